@@ -1,0 +1,26 @@
+"""keras_inception: the Inception family of networks for Keras 3.
+
+    import keras_inception
+    model = keras_inception.InceptionV3(classes=10, aux_logits=True)
+"""
+
+from keras_inception.features import feature_extractor
+from keras_inception.flops import model_flops, model_macs
+from keras_inception.models import InceptionV3
+from keras_inception.preprocessing import decode_predictions, preprocess_input
+from keras_inception.registry import ModelSpec, get_model, get_spec, list_models
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "InceptionV3",
+    "ModelSpec",
+    "decode_predictions",
+    "feature_extractor",
+    "get_model",
+    "get_spec",
+    "list_models",
+    "model_flops",
+    "model_macs",
+    "preprocess_input",
+]

@@ -1,0 +1,189 @@
+"""Inception-v3.
+
+Szegedy, Vanhoucke, Ioffe, Shlens, Wojna. "Rethinking the Inception
+Architecture for Computer Vision", CVPR 2016 (arXiv:1512.00567).
+
+The graph is the released one (TF-slim ``inception_v3.py`` and
+``keras.applications.InceptionV3``), which keeps the paper's valid/same
+padding. Where it differs from the paper's Table 1 and figures:
+
+- the stem ends with 1x1 conv 80 -> 3x3 conv 192 -> 3x3/2 max-pool, where the
+  table lists 3x3/1, 3x3/2, 3x3/1 convs;
+- the 35x35 modules keep a 1x1 -> 5x5 branch that Figure 5 factorizes away;
+- there are four factorized 17x17 modules (Mixed_6b-6e), the text says five.
+"""
+
+from keras_inception.models import base
+from keras_inception.models import blocks
+from keras_inception.registry import register_model
+
+
+def inception_a(x, conv, pool_filters, *, name):
+    """35x35 module (Figure 5, released form with the 5x5 branch)."""
+    b0 = conv(x, 64, 1, name=f"{name}_branch_0_conv2d_0a_1x1")
+    b1 = conv(x, 48, 1, name=f"{name}_branch_1_conv2d_0a_1x1")
+    b1 = conv(b1, 64, 5, name=f"{name}_branch_1_conv2d_0b_5x5")
+    b2 = conv(x, 64, 1, name=f"{name}_branch_2_conv2d_0a_1x1")
+    b2 = conv(b2, 96, 3, name=f"{name}_branch_2_conv2d_0b_3x3")
+    b2 = conv(b2, 96, 3, name=f"{name}_branch_2_conv2d_0c_3x3")
+    b3 = blocks.avg_pool(x, name=f"{name}_branch_3_avgpool_0a_3x3")
+    b3 = conv(b3, pool_filters, 1, name=f"{name}_branch_3_conv2d_0b_1x1")
+    return blocks.concat([b0, b1, b2, b3], name=name)
+
+
+def reduction_a(x, conv, *, name):
+    """35x35 -> 17x17 grid reduction (Figure 10)."""
+    b0 = conv(x, 384, 3, strides=2, padding="valid", name=f"{name}_branch_0_conv2d_1a_3x3")
+    b1 = conv(x, 64, 1, name=f"{name}_branch_1_conv2d_0a_1x1")
+    b1 = conv(b1, 96, 3, name=f"{name}_branch_1_conv2d_0b_3x3")
+    b1 = conv(b1, 96, 3, strides=2, padding="valid", name=f"{name}_branch_1_conv2d_1a_3x3")
+    b2 = blocks.max_pool(x, name=f"{name}_branch_2_maxpool_1a_3x3")
+    return blocks.concat([b0, b1, b2], name=name)
+
+
+def inception_b(x, conv, n, *, name):
+    """17x17 module with 7x7 convs factorized into 1x7 and 7x1 (Figure 6)."""
+    b0 = conv(x, 192, 1, name=f"{name}_branch_0_conv2d_0a_1x1")
+    b1 = conv(x, n, 1, name=f"{name}_branch_1_conv2d_0a_1x1")
+    b1 = conv(b1, n, (1, 7), name=f"{name}_branch_1_conv2d_0b_1x7")
+    b1 = conv(b1, 192, (7, 1), name=f"{name}_branch_1_conv2d_0c_7x1")
+    b2 = conv(x, n, 1, name=f"{name}_branch_2_conv2d_0a_1x1")
+    b2 = conv(b2, n, (7, 1), name=f"{name}_branch_2_conv2d_0b_7x1")
+    b2 = conv(b2, n, (1, 7), name=f"{name}_branch_2_conv2d_0c_1x7")
+    b2 = conv(b2, n, (7, 1), name=f"{name}_branch_2_conv2d_0d_7x1")
+    b2 = conv(b2, 192, (1, 7), name=f"{name}_branch_2_conv2d_0e_1x7")
+    b3 = blocks.avg_pool(x, name=f"{name}_branch_3_avgpool_0a_3x3")
+    b3 = conv(b3, 192, 1, name=f"{name}_branch_3_conv2d_0b_1x1")
+    return blocks.concat([b0, b1, b2, b3], name=name)
+
+
+def reduction_b(x, conv, *, name):
+    """17x17 -> 8x8 grid reduction (released Mixed_7a)."""
+    b0 = conv(x, 192, 1, name=f"{name}_branch_0_conv2d_0a_1x1")
+    b0 = conv(b0, 320, 3, strides=2, padding="valid", name=f"{name}_branch_0_conv2d_1a_3x3")
+    b1 = conv(x, 192, 1, name=f"{name}_branch_1_conv2d_0a_1x1")
+    b1 = conv(b1, 192, (1, 7), name=f"{name}_branch_1_conv2d_0b_1x7")
+    b1 = conv(b1, 192, (7, 1), name=f"{name}_branch_1_conv2d_0c_7x1")
+    b1 = conv(b1, 192, 3, strides=2, padding="valid", name=f"{name}_branch_1_conv2d_1a_3x3")
+    b2 = blocks.max_pool(x, name=f"{name}_branch_2_maxpool_1a_3x3")
+    return blocks.concat([b0, b1, b2], name=name)
+
+
+def inception_c(x, conv, *, name):
+    """8x8 module with expanded filter bank outputs (Figure 7)."""
+    b0 = conv(x, 320, 1, name=f"{name}_branch_0_conv2d_0a_1x1")
+    b1 = conv(x, 384, 1, name=f"{name}_branch_1_conv2d_0a_1x1")
+    b1 = blocks.concat(
+        [
+            conv(b1, 384, (1, 3), name=f"{name}_branch_1_conv2d_0b_1x3"),
+            conv(b1, 384, (3, 1), name=f"{name}_branch_1_conv2d_0c_3x1"),
+        ],
+        name=f"{name}_branch_1",
+    )
+    b2 = conv(x, 448, 1, name=f"{name}_branch_2_conv2d_0a_1x1")
+    b2 = conv(b2, 384, 3, name=f"{name}_branch_2_conv2d_0b_3x3")
+    b2 = blocks.concat(
+        [
+            conv(b2, 384, (1, 3), name=f"{name}_branch_2_conv2d_0c_1x3"),
+            conv(b2, 384, (3, 1), name=f"{name}_branch_2_conv2d_0d_3x1"),
+        ],
+        name=f"{name}_branch_2",
+    )
+    b3 = blocks.avg_pool(x, name=f"{name}_branch_3_avgpool_0a_3x3")
+    b3 = conv(b3, 192, 1, name=f"{name}_branch_3_conv2d_0b_1x1")
+    return blocks.concat([b0, b1, b2, b3], name=name)
+
+
+def stem(x, conv):
+    """299x299x3 -> 35x35x192 (released form of Table 1's first rows)."""
+    x = conv(x, 32, 3, strides=2, padding="valid", name="conv2d_1a_3x3")  # 149x149x32
+    x = conv(x, 32, 3, padding="valid", name="conv2d_2a_3x3")  # 147x147x32
+    x = conv(x, 64, 3, name="conv2d_2b_3x3")  # 147x147x64
+    x = blocks.max_pool(x, name="maxpool_3a_3x3")  # 73x73x64
+    x = conv(x, 80, 1, padding="valid", name="conv2d_3b_1x1")  # 73x73x80
+    x = conv(x, 192, 3, padding="valid", name="conv2d_4a_3x3")  # 71x71x192
+    return blocks.max_pool(x, name="maxpool_5a_3x3")  # 35x35x192
+
+
+def backbone(x, conv, variant):
+    """Inception-v3 body; returns the 8x8x2048 map and the auxiliary tap."""
+    del variant  # only the released graph exists for v3
+    x = stem(x, conv)
+    x = inception_a(x, conv, 32, name="mixed_5b")  # 35x35x256
+    x = inception_a(x, conv, 64, name="mixed_5c")  # 35x35x288
+    x = inception_a(x, conv, 64, name="mixed_5d")  # 35x35x288
+    x = reduction_a(x, conv, name="mixed_6a")  # 17x17x768
+    for n, name in zip((128, 160, 160, 192), ("mixed_6b", "mixed_6c", "mixed_6d", "mixed_6e")):
+        x = inception_b(x, conv, n, name=name)  # 17x17x768
+    aux = x
+    x = reduction_b(x, conv, name="mixed_7a")  # 8x8x1280
+    x = inception_c(x, conv, name="mixed_7b")  # 8x8x2048
+    x = inception_c(x, conv, name="mixed_7c")  # 8x8x2048
+    return x, {"aux": (aux, "conv")}
+
+
+@register_model(
+    name="inception_v3",
+    paper="Szegedy et al., Rethinking the Inception Architecture for Computer Vision, CVPR 2016",
+    default_size=299,
+    min_size=75,
+    final_grid=(8, 2048),
+    num_params=23_851_784,
+    num_params_aux=27_179_376,
+    aux_loss_weight=0.4,
+    endpoints={
+        "P1": "conv2d_2b_3x3",
+        "P2": "conv2d_4a_3x3",
+        "P3": "mixed_5d",
+        "P4": "mixed_6e",
+        "P5": "mixed_7c",
+    },
+)
+def InceptionV3(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="inception_v3",
+    *,
+    aux_logits=False,
+    dropout_rate=0.2,
+    include_preprocessing=False,
+    depth_multiplier=1.0,
+):
+    """Inception-v3 (Szegedy et al., CVPR 2016), the released architecture.
+
+    Args:
+        include_top: whether to include the classifier, default True.
+        weights: ``None`` (random init, the default), ``"imagenet"``, a tag of
+            the weights registry, or the path of a weights file.
+        input_tensor: optional Keras tensor to use as the image input.
+        input_shape: ``(height, width, channels)``, default ``(299, 299, 3)``;
+            at least 75x75; ``(None, None, 3)`` builds a size-agnostic model.
+        pooling: with ``include_top=False``: ``None`` (the 4D map), ``"avg"``
+            or ``"max"``. Default None.
+        classes: number of classes, default 1000.
+        classifier_activation: activation of the classifier(s), default
+            ``"softmax"``; ``None`` returns logits.
+        name: model name, default ``"inception_v3"``.
+        aux_logits: add the BN auxiliary classifier on the 17x17 grid; the model
+            then returns ``{"predictions": ..., "aux": ...}``. Default False.
+        dropout_rate: dropout before the classifier, default 0.2 (keep-prob 0.8
+            in the paper's code).
+        include_preprocessing: accept raw 0-255 pixels and scale them to
+            [-1, 1] inside the graph. Default False.
+        depth_multiplier: TF-slim width multiplier for every conv, default 1.0.
+
+    Returns:
+        A ``keras.Model``.
+    """
+    return base.build_model(
+        InceptionV3.spec, backbone, include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
+        classes=classes, classifier_activation=classifier_activation, name=name,
+        aux_logits=aux_logits, dropout_rate=dropout_rate,
+        include_preprocessing=include_preprocessing, depth_multiplier=depth_multiplier,
+    )
