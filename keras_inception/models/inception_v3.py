@@ -107,7 +107,7 @@ def stem(x, conv):
 
 def backbone(x, conv, variant):
     """Inception-v3 body; returns the 8x8x2048 map and the auxiliary tap."""
-    del variant  # only the released graph exists for v3
+    del variant  # the released graph is the only one with checkpoints
     x = stem(x, conv)
     x = inception_a(x, conv, 32, name="mixed_5b")  # 35x35x256
     x = inception_a(x, conv, 64, name="mixed_5c")  # 35x35x288
@@ -153,6 +153,7 @@ def InceptionV3(
     dropout_rate=0.2,
     include_preprocessing=False,
     depth_multiplier=1.0,
+    variant="released",
 ):
     """Inception-v3 (Szegedy et al., CVPR 2016), the released architecture.
 
@@ -176,6 +177,8 @@ def InceptionV3(
         include_preprocessing: accept raw 0-255 pixels and scale them to
             [-1, 1] inside the graph. Default False.
         depth_multiplier: TF-slim width multiplier for every conv, default 1.0.
+        variant: ``"released"`` (the only one; accepted for a signature shared
+            by the whole family). Default ``"released"``.
 
     Returns:
         A ``keras.Model``.
@@ -186,4 +189,5 @@ def InceptionV3(
         classes=classes, classifier_activation=classifier_activation, name=name,
         aux_logits=aux_logits, dropout_rate=dropout_rate,
         include_preprocessing=include_preprocessing, depth_multiplier=depth_multiplier,
+        variant=variant,
     )

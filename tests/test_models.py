@@ -1,0 +1,196 @@
+"""What every network of the registry must do (one harness, parameterized by name).
+
+Full-size models are built symbolically (parameter counts, final grid); forward
+passes run at the smallest sizes the networks accept and at reduced width.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+import keras_inception
+
+MODELS = keras_inception.list_models()
+
+
+def small_size(spec):
+    return max(75, spec.min_size)
+
+
+def thin(name, **kwargs):
+    """A registry model at small input and width: fast to build and run."""
+    spec = keras_inception.get_spec(name)
+    kwargs.setdefault("input_shape", (small_size(spec), small_size(spec), 3))
+    kwargs.setdefault("depth_multiplier", 0.25)
+    return keras_inception.get_model(name, **kwargs)
+
+
+def images(spec, batch=2, seed=0):
+    size = small_size(spec)
+    return np.random.RandomState(seed).uniform(-1, 1, (batch, size, size, 3)).astype("float32")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_published_parameter_counts_and_final_grid(name):
+    spec = keras_inception.get_spec(name)
+    model = keras_inception.get_model(name)
+    assert model.count_params() == spec.num_params
+    assert model.output_shape == (None, 1000)
+    features = keras_inception.get_model(name, include_top=False)
+    size, channels = spec.final_grid
+    assert features.output_shape == (None, size, size, channels)
+    if spec.num_params_aux is not None:
+        assert keras_inception.get_model(name, aux_logits=True).count_params() == spec.num_params_aux
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_top_pooling_and_activation(name):
+    spec = keras_inception.get_spec(name)
+    x = images(spec)
+    probs = thin(name, classes=7).predict(x, verbose=0)
+    assert probs.shape == (2, 7)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+    logits = thin(name, classes=7, classifier_activation=None).predict(x, verbose=0)
+    assert logits.shape == (2, 7)
+    assert not np.allclose(logits.sum(axis=1), 1.0)
+
+    fmap = thin(name, include_top=False)
+    assert fmap.output_shape[-1] is not None and len(fmap.output_shape) == 4
+    for pooling in ("avg", "max"):
+        pooled = thin(name, include_top=False, pooling=pooling).predict(x, verbose=0)
+        assert pooled.shape == (2, fmap.output_shape[-1])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_unknown_spatial_size_without_top(name):
+    spec = keras_inception.get_spec(name)
+    model = thin(name, include_top=False, pooling="avg", input_shape=(None, None, 3))
+    size = small_size(spec)
+    a = model.predict(np.zeros((1, size, size, 3), "float32"), verbose=0)
+    b = model.predict(np.zeros((1, size + 32, size + 16, 3), "float32"), verbose=0)
+    assert a.shape == b.shape == (1, model.output_shape[-1])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_input_tensor(name):
+    spec = keras_inception.get_spec(name)
+    size = small_size(spec)
+    tensor = keras.Input((size, size, 3), name="my_input")
+    model = thin(name, input_tensor=tensor, classes=3)
+    assert model.inputs[0] is tensor
+    assert model.predict(images(spec), verbose=0).shape == (2, 3)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_aux_heads_dict_in_every_mode(name):
+    spec = keras_inception.get_spec(name)
+    model = thin(name, classes=5, aux_logits=True)
+    x = images(spec)
+    train_out = model(x, training=True)
+    infer_out = model(x, training=False)
+    assert isinstance(train_out, dict) and isinstance(infer_out, dict)
+    assert set(train_out) == set(infer_out)
+    assert "predictions" in infer_out and any(k.startswith("aux") for k in infer_out)
+    for value in infer_out.values():
+        assert tuple(value.shape) == (2, 5)
+    assert all(k == "predictions" or k.startswith("aux") for k in infer_out)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_config_round_trip_and_keras_file(name, tmp_path):
+    spec = keras_inception.get_spec(name)
+    model = thin(name, classes=4, aux_logits=True, include_preprocessing=True)
+    x = (images(spec) + 1.0) * 127.5
+    expected = model.predict(x, verbose=0)
+
+    clone = keras.Model.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    for key, value in clone.predict(x, verbose=0).items():
+        np.testing.assert_allclose(value, expected[key], atol=1e-6)
+
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    for key, value in loaded.predict(x, verbose=0).items():
+        np.testing.assert_allclose(value, expected[key], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_in_graph_preprocessing_matches_preprocess_input(name):
+    spec = keras_inception.get_spec(name)
+    pixels = np.random.RandomState(1).uniform(0, 255, (2, small_size(spec), small_size(spec), 3))
+    raw = thin(name, include_preprocessing=True, classes=3)
+    plain = thin(name, classes=3)
+    plain.set_weights(raw.get_weights())
+    np.testing.assert_allclose(
+        raw.predict(pixels.astype("float32"), verbose=0),
+        plain.predict(keras_inception.preprocess_input(pixels), verbose=0),
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_predict_on_tf_data(name):
+    spec = keras_inception.get_spec(name)
+    model = thin(name, classes=3)
+    x = images(spec, batch=4)
+    ds = tf.data.Dataset.from_tensor_slices(x).batch(2)
+    np.testing.assert_allclose(
+        model.predict(ds, verbose=0), model.predict(x, verbose=0), atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_feature_extractor_pyramid(name):
+    spec = keras_inception.get_spec(name)
+    model = thin(name, include_top=False)
+    extractor = keras_inception.feature_extractor(model)
+    assert list(extractor.output) == list(spec.endpoints)
+    outputs = extractor.predict(images(spec), verbose=0)
+    sizes = [outputs[label].shape[1] for label in spec.endpoints]
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
+    np.testing.assert_allclose(
+        outputs[list(spec.endpoints)[-1]], model.predict(images(spec), verbose=0), atol=1e-5
+    )
+
+
+BAD_ARGUMENTS = [
+    dict(weights=3),
+    dict(pooling="median", include_top=False),
+    dict(classes=0),
+    dict(classes="ten"),
+    dict(classifier_activation="no_such_activation"),
+    dict(aux_logits=True, include_top=False),
+    dict(dropout_rate=1.5),
+    dict(depth_multiplier=0),
+    dict(variant="preprint"),
+    dict(input_shape=(299, 299)),
+    dict(weights="/no/such/weights.weights.h5"),
+]
+
+
+@pytest.mark.parametrize("kwargs", BAD_ARGUMENTS, ids=lambda kw: ",".join(kw))
+@pytest.mark.parametrize("name", MODELS)
+def test_bad_arguments_name_the_received_value(name, kwargs):
+    with pytest.raises(ValueError, match="Received"):
+        keras_inception.get_model(name, **kwargs)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_input_below_minimum_names_the_minimum(name):
+    spec = keras_inception.get_spec(name)
+    too_small = spec.min_size - 1
+    with pytest.raises(ValueError, match=f"at least {spec.min_size}x{spec.min_size}"):
+        keras_inception.get_model(name, input_shape=(too_small, too_small, 3))
+
+
+def test_unknown_model_lists_available():
+    with pytest.raises(ValueError, match="inception_v3"):
+        keras_inception.get_model("inception_v9")
+
+
+def test_pretrained_weights_need_three_channels():
+    with pytest.raises(ValueError, match="3 input channels"):
+        keras_inception.InceptionV3(weights="imagenet", input_shape=(299, 299, 1))
