@@ -5,6 +5,7 @@ from setuptools import find_packages, setup
 TEST_REQUIRES = [
     "pytest>=8",
     "pytest-timeout",
+    "pytest-xdist",
     "hypothesis>=6",
     "nbclient>=0.10",
     "nbformat>=5",
