@@ -11,7 +11,7 @@ import os
 import sys
 
 # Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("models",)
+SUBCOMMANDS = ("models", "data")
 
 
 def build_parser():

@@ -1,0 +1,394 @@
+"""``build_dataset``: a source, Inception preprocessing, batches ready for ``model.fit``.
+
+The stages, in order: raw elements from the source (shuffled and sharded where
+that is cheapest: the path list, the record files), a seed per element,
+parallel decode + crop + augmentation (``num_parallel_calls=AUTOTUNE``),
+optional error skipping, an in-memory cache of evaluation images when they
+fit, batching (``drop_remainder`` when training, so XLA sees static shapes),
+the optional Keras batch augmentations (RandAugment, MixUp, CutMix), prefetch.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import warnings
+
+import keras
+import tensorflow as tf
+
+from keras_inception.data import preprocessing
+from keras_inception.data import sources as sources_lib
+
+# Evaluation images are cached after preprocessing when they take at most this.
+EVAL_CACHE_LIMIT_BYTES = 1 << 30
+
+
+@dataclasses.dataclass
+class DatasetInfo:
+    """What ``build_dataset`` read and how it prepares it.
+
+    Attributes:
+        class_names: label ``i`` is ``class_names[i]``.
+        num_examples: examples in the split (before batching).
+        source: the source as given.
+        skipped: paths of files left out (unreadable, not images, ...).
+        split: ``"train"`` or ``"validation"``.
+        image_size: ``(height, width)`` of the images.
+        batch_size: global batch size.
+        steps_per_epoch: batches per pass over the split.
+        training: whether training augmentation is applied.
+        augment: the augmentation recipe, or ``None`` for evaluation.
+        central_fraction: the evaluation crop.
+        scale: ``True`` for [-1, 1] pixels, ``False`` for 0-255.
+        skipped_reasons: ``{path: reason}``.
+        skipped_log: the file listing the skipped paths, or ``None``.
+        label_format: ``"index"`` (int32 labels) or ``"one_hot"`` (float32
+            ``[batch, classes]``, with MixUp/CutMix).
+    """
+
+    class_names: list
+    num_examples: int
+    source: str
+    skipped: list = dataclasses.field(default_factory=list)
+    split: str = "train"
+    image_size: tuple = None
+    batch_size: int = None
+    steps_per_epoch: int = None
+    training: bool = False
+    augment: str = None
+    central_fraction: float = 0.875
+    scale: bool = True
+    skipped_reasons: dict = dataclasses.field(default_factory=dict)
+    skipped_log: str = None
+    label_format: str = "index"
+
+    @property
+    def num_classes(self):
+        """Number of classes."""
+        return len(self.class_names)
+
+    def to_dict(self):
+        """A JSON-serializable dict of the fields."""
+        return dataclasses.asdict(self)
+
+
+def build_dataset(
+    source,
+    *,
+    split="train",
+    image_size,
+    batch_size,
+    training=None,
+    validation_split=None,
+    seed=1337,
+    augment=None,
+    scale=True,
+    central_fraction=None,
+    model=None,
+    min_size=None,
+    shuffle=None,
+    shuffle_buffer=None,
+    cache="auto",
+    deterministic=False,
+    verify="auto",
+    ignore_errors=None,
+    skipped_log=None,
+    class_names=None,
+    data_dir=None,
+    download=False,
+    label_offset=0,
+    randaugment=False,
+    mixup=0.0,
+    cutmix=0.0,
+    input_context=None,
+):
+    """A batched ``tf.data.Dataset`` of ``(images, labels)`` with Inception preprocessing.
+
+    Szegedy et al., "Going Deeper with Convolutions" (CVPR 2015) and
+    "Rethinking the Inception Architecture" (CVPR 2016): random-area crops,
+    flips and colour distortion for training; a central crop for evaluation.
+
+    Args:
+        source: a class-folder directory (``root/<class>/<image>``, or
+            ``root/train/...`` + ``root/val/...``), a TFRecord file, glob or
+            directory (TF-slim layout), ``"tfds:NAME"``, or ``"digits"``
+            (scikit-learn's 1,797 8x8 digits, embedded).
+        split: ``"train"`` or ``"validation"``, default ``"train"``.
+        image_size: output size, an int or ``(height, width)``.
+        batch_size: global batch size (divided among replicas when
+            ``input_context`` is given).
+        training: apply training augmentation, shuffle and drop the last
+            partial batch; default ``None`` (``split == "train"``).
+        validation_split: fraction held out when the source has no validation
+            split of its own, default ``None`` (0.1; 0.2 for digits).
+        seed: seed of the split, the shuffling and the augmentation, default 1337.
+        augment: ``"inception"``, ``"fast"``, ``"light"`` or ``"none"``;
+            default ``None``: ``"inception"`` for photographs, ``"light"``
+            (no flip, mild crop) for digits.
+        scale: ``True`` (default) for [-1, 1] pixels; ``False`` for 0-255,
+            for models built with ``include_preprocessing=True``.
+        central_fraction: evaluation crop, default ``None`` (0.875; 1.0 for digits).
+        model: a registry name whose ``min_size`` the images must reach,
+            default ``None``.
+        min_size: smallest accepted image side, default ``None`` (no check
+            unless ``model`` is given).
+        shuffle: default ``None`` (``training``).
+        shuffle_buffer: records held for shuffling TFRecord/TFDS sets,
+            default ``None`` (all when cached, else up to 8192).
+        cache: ``"auto"`` (default: encoded training sets up to 1 GiB,
+            preprocessed evaluation sets up to 1 GiB), ``True``, ``False``, or
+            a file path for an on-disk cache.
+        deterministic: keep the element order fixed across runs, default
+            ``False`` (the augmentation of each example is seeded either way).
+        verify: ``"auto"`` (default), ``"full"`` or ``"quick"``: how a
+            directory's files are checked before use (``sources``).
+        ignore_errors: drop elements that fail to decode instead of stopping,
+            default ``None`` (on when a directory was only header-checked).
+        skipped_log: file listing skipped files, default ``None`` (a file in
+            the temporary directory; its path is in the warning and in
+            ``DatasetInfo.skipped_log``).
+        class_names: label order to use (e.g. the training run's), default
+            ``None``.
+        data_dir: TFDS data directory, default ``None``.
+        download: let TFDS download, default ``False``.
+        label_offset: subtracted from TFRecord labels, default 0 (1 for TF-slim
+            ImageNet records).
+        randaugment: apply ``keras.layers.RandAugment`` to training batches,
+            default ``False``.
+        mixup: MixUp ``alpha`` (0 = off), default 0.0; labels become one-hot.
+        cutmix: CutMix ``factor`` (0 = off), default 0.0; labels become one-hot.
+        input_context: a ``tf.distribute.InputContext`` (from
+            ``distribute_datasets_from_function``), default ``None``.
+
+    Returns:
+        ``(dataset, DatasetInfo)``; the dataset yields float32 images
+        ``[batch, height, width, 3]`` and int32 labels ``[batch]`` (float32
+        one-hot ``[batch, classes]`` with MixUp/CutMix).
+    """
+    height, width = _image_size(image_size, model=model, min_size=min_size)
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+    if augment is not None and augment not in preprocessing.AUGMENTATIONS:
+        raise ValueError(
+            f"`augment` must be one of {sorted(preprocessing.AUGMENTATIONS)} or None. "
+            f"Received: augment={augment!r}"
+        )
+    for arg, value in (("mixup", mixup), ("cutmix", cutmix)):
+        if value < 0:
+            raise ValueError(f"`{arg}` must be >= 0. Received: {arg}={value!r}")
+    training = split == "train" if training is None else training
+    shuffle = training if shuffle is None else shuffle
+    src = sources_lib.open_source(
+        source, split=split, validation_split=validation_split, seed=seed,
+        verify=verify, skipped_log=skipped_log, class_names=class_names,
+        data_dir=data_dir, download=download, label_offset=label_offset,
+    )
+    augment = (augment or src.default_augment) if training else None
+    central_fraction = src.central_fraction if central_fraction is None else central_fraction
+    if ignore_errors is None:
+        ignore_errors = src.verified == "quick"
+        if ignore_errors:
+            warnings.warn(
+                f"The {src.num_examples} files of {src.name} were checked by their "
+                "headers only (verify='quick'); files that fail to decode are "
+                "dropped with a TensorFlow warning. Use verify='full' or "
+                "`keras-inception data info --verify full` to list them.",
+                stacklevel=2,
+            )
+    batch_extras = training and (randaugment or mixup or cutmix)
+    per_replica = (
+        input_context.get_per_replica_batch_size(batch_size) if input_context else batch_size
+    )
+
+    ds = src.make(
+        size=(height, width), shuffle=shuffle, seed=seed, input_context=input_context,
+        cache=_resolve_cache(cache, training, src.total_bytes), shuffle_buffer=shuffle_buffer,
+    )
+    if training:
+        recipe = preprocessing.AUGMENTATIONS[augment].kwargs()
+        prepare = _train_fn(height, width, recipe, scale=scale and not batch_extras)
+        pipeline_id = input_context.input_pipeline_id if input_context else 0
+        seeds = tf.data.Dataset.random(
+            seed=seed + 7919 * pipeline_id, rerandomize_each_iteration=True
+        ).batch(2)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(
+            _eval_fn(height, width, central_fraction, scale),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    if ignore_errors:
+        ds = ds.ignore_errors(log_warning=True)
+    if not training:
+        eval_bytes = src.num_examples * height * width * 3 * 4
+        ds = sources_lib.cache_dataset(
+            ds, _resolve_cache(cache, True, eval_bytes, EVAL_CACHE_LIMIT_BYTES)
+        )
+    ds = ds.batch(per_replica, drop_remainder=training)
+    label_format = "index"
+    if batch_extras:
+        ds = ds.map(
+            _batch_augment_fn(len(src.class_names), seed, randaugment, mixup, cutmix, scale),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        label_format = "one_hot" if mixup or cutmix else "index"
+    ds = ds.prefetch(tf.data.AUTOTUNE).with_options(
+        _options(deterministic, src.file_sharded, input_context)
+    )
+    steps = (
+        src.num_examples // batch_size if training else math.ceil(src.num_examples / batch_size)
+    )
+    info = DatasetInfo(
+        class_names=list(src.class_names), num_examples=src.num_examples, source=str(source),
+        skipped=sorted(src.skipped), split=split, image_size=(height, width),
+        batch_size=batch_size, steps_per_epoch=steps, training=training, augment=augment,
+        central_fraction=central_fraction, scale=scale, skipped_reasons=dict(src.skipped),
+        skipped_log=src.skipped_log, label_format=label_format,
+    )
+    return ds, info
+
+
+def calibration_images(source, image_size, num_images=200, scale=True, batch_size=1, **kwargs):
+    """Images for TFLite int8 calibration, from the evaluation pipeline.
+
+    A seeded shuffle mixes the classes, so the first ``num_images`` represent
+    the whole set.
+
+    Args:
+        source: any ``build_dataset`` source.
+        image_size: an int or ``(height, width)``.
+        num_images: how many images, default 200.
+        scale: ``True`` (default) for [-1, 1] pixels, ``False`` for 0-255.
+        batch_size: images per yielded array, default 1.
+        **kwargs: further ``build_dataset`` arguments (``split``, ``seed``, ...).
+
+    Yields:
+        float32 NumPy arrays ``[batch_size, height, width, 3]`` (the last may
+        be smaller).
+    """
+    kwargs.setdefault("split", "validation")
+    ds, _ = build_dataset(
+        source, image_size=image_size, batch_size=batch_size, training=False,
+        shuffle=True, scale=scale, **kwargs,
+    )
+    remaining = num_images
+    for images, _ in ds.as_numpy_iterator():
+        if remaining <= 0:
+            return
+        yield images[:remaining]
+        remaining -= len(images)
+
+
+def save_class_names(path, names):
+    """Writes the class names as a JSON list (atomically)."""
+    names = [str(n) for n in names]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(names, f, indent=1)
+    os.replace(path + ".tmp", path)
+
+
+def load_class_names(path):
+    """Reads a JSON list of class names written by ``save_class_names``."""
+    with open(path, encoding="utf-8") as f:
+        names = json.load(f)
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(
+            f"A class-names file holds a JSON list of strings. Received: path={path!r}"
+        )
+    return names
+
+
+def _image_size(image_size, *, model, min_size):
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
+        raise ValueError(
+            "`image_size` must be a positive int or (height, width). "
+            f"Received: image_size={image_size!r}"
+        )
+    if model is not None:
+        from keras_inception.registry import get_spec
+
+        min_size = max(min_size or 0, get_spec(model).min_size)
+    if min_size is not None and min(size) < min_size:
+        about = f" for {model}" if model else ""
+        raise ValueError(
+            f"`image_size` must be at least {min_size}x{min_size}{about}. "
+            f"Received: image_size={image_size!r}"
+        )
+    return size
+
+
+def _train_fn(height, width, recipe, *, scale):
+    def prepare(element, seed):
+        kwargs = dict(bbox=element.get("bbox"), seed=seed, scale=scale, **recipe)
+        if "encoded" in element:
+            image = preprocessing.load_for_train(element["encoded"], height, width, **kwargs)
+        else:
+            image = preprocessing.preprocess_for_train(element["image"], height, width, **kwargs)
+        return image, element["label"]
+
+    return prepare
+
+
+def _eval_fn(height, width, central_fraction, scale):
+    def prepare(element):
+        if "encoded" in element:
+            image = preprocessing.load_for_eval(
+                element["encoded"], height, width, central_fraction, scale
+            )
+        else:
+            image = preprocessing.preprocess_for_eval(
+                element["image"], height, width, central_fraction, scale
+            )
+        return image, element["label"]
+
+    return prepare
+
+
+def _batch_augment_fn(num_classes, seed, randaugment, mixup, cutmix, scale):
+    """RandAugment / MixUp / CutMix on a batch of 0-255 images, then the scaling."""
+    rand_augment = keras.layers.RandAugment(value_range=(0, 255), seed=seed) if randaugment else None
+    mix_layers = [
+        layer for layer, on in (
+            (keras.layers.MixUp(alpha=mixup, seed=seed), mixup),
+            (keras.layers.CutMix(factor=cutmix, seed=seed), cutmix),
+        ) if on
+    ]
+
+    def augment(images, labels):
+        if rand_augment is not None:
+            images = rand_augment(images)
+        if mix_layers:
+            data = {"images": images, "labels": tf.one_hot(labels, num_classes)}
+            for layer in mix_layers:
+                data = layer(data)
+            images, labels = data["images"], data["labels"]
+        return preprocessing.to_model_range(images / 255.0, scale), labels
+
+    return augment
+
+
+def _resolve_cache(cache, wanted, size_bytes, limit=sources_lib.CACHE_LIMIT_BYTES):
+    """``False``, ``True`` (memory) or a file path, from the ``cache`` argument."""
+    if cache == "auto":
+        return bool(wanted and size_bytes is not None and size_bytes <= limit)
+    if not isinstance(cache, (bool, str)):
+        raise ValueError(
+            f"`cache` must be 'auto', True, False or a file path. Received: cache={cache!r}"
+        )
+    return cache and wanted
+
+
+def _options(deterministic, file_sharded, input_context):
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    policy = tf.data.experimental.AutoShardPolicy
+    if input_context is not None:
+        options.experimental_distribute.auto_shard_policy = policy.OFF
+    else:
+        options.experimental_distribute.auto_shard_policy = (
+            policy.FILE if file_sharded else policy.DATA
+        )
+    return options
