@@ -6,13 +6,16 @@
 
 from keras_inception.features import feature_extractor
 from keras_inception.flops import model_flops, model_macs
-from keras_inception.models import InceptionV3
+from keras_inception.models import GoogLeNet, InceptionV1, InceptionV2, InceptionV3
 from keras_inception.preprocessing import decode_predictions, preprocess_input
 from keras_inception.registry import ModelSpec, get_model, get_spec, list_models
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GoogLeNet",
+    "InceptionV1",
+    "InceptionV2",
     "InceptionV3",
     "ModelSpec",
     "decode_predictions",

@@ -36,6 +36,7 @@ def conv_bn(
     name,
     activation="relu",
     depth_multiplier=1.0,
+    batch_norm=True,
 ):
     """Conv2D (no bias) -> BatchNormalization(scale=False) -> activation.
 
@@ -48,19 +49,22 @@ def conv_bn(
         name: unit name; the output tensor's layer has this name.
         activation: activation after BN, default ``"relu"``; ``None`` for linear.
         depth_multiplier: TF-slim width multiplier, default 1.0.
+        batch_norm: default True; False gives the pre-BN unit, Conv2D with
+            bias -> activation (GoogLeNet as published).
     """
     x = layers.Conv2D(
         scaled_depth(filters, depth_multiplier),
         kernel_size,
         strides=strides,
         padding=padding,
-        use_bias=False,
-        name=f"{name}_conv",
+        use_bias=not batch_norm,
+        name=f"{name}_conv" if batch_norm or activation is not None else name,
     )(x)
-    bn_name = name if activation is None else f"{name}_bn"
-    x = layers.BatchNormalization(
-        scale=False, epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=bn_name
-    )(x)
+    if batch_norm:
+        bn_name = name if activation is None else f"{name}_bn"
+        x = layers.BatchNormalization(
+            scale=False, epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=bn_name
+        )(x)
     if activation is None:
         return x
     return layers.Activation(activation, name=name)(x)
