@@ -12,6 +12,11 @@ def register(subparsers):
     )
     parser.add_argument("name", nargs="?", help="registry name, e.g. inception_v3")
     parser.add_argument("--summary", action="store_true", help="print the layer-by-layer summary")
+    parser.add_argument(
+        "--stages", action="store_true",
+        help="print the stage-by-stage table (grid, parameters, multiply-adds)",
+    )
+    parser.add_argument("--variant", default="released", help="paper or released (default released)")
     parser.add_argument("--aux-logits", action="store_true", help="build with the auxiliary head(s)")
     parser.add_argument("--classes", type=int, default=1000, help="number of classes (default 1000)")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -38,9 +43,15 @@ def run(args):
                 print(f"{r['name']:<22}{r['default_size']:>7}{r['min_size']:>6}  "
                       f"{r['final_grid']:<12}{r['num_params']:>12,}")
         return 0
-    model = keras_inception.get_model(args.name, classes=args.classes, aux_logits=args.aux_logits)
+    model = keras_inception.get_model(
+        args.name, classes=args.classes, aux_logits=args.aux_logits, variant=args.variant
+    )
     if args.summary:
         model.summary()
+    if args.stages:
+        from keras_inception.architecture import markdown_table, stage_table
+
+        print(markdown_table(stage_table(model)))
     info = {"name": args.name, "params": model.count_params(),
             "outputs": {k: list(v.shape) for k, v in _outputs(model).items()}}
     if args.json:
