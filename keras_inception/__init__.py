@@ -6,7 +6,15 @@
 
 from keras_inception.features import feature_extractor
 from keras_inception.flops import model_flops, model_macs
-from keras_inception.models import GoogLeNet, InceptionV1, InceptionV2, InceptionV3
+from keras_inception.models import (
+    GoogLeNet,
+    InceptionResNetV1,
+    InceptionResNetV2,
+    InceptionV1,
+    InceptionV2,
+    InceptionV3,
+    InceptionV4,
+)
 from keras_inception.preprocessing import decode_predictions, preprocess_input
 from keras_inception.registry import ModelSpec, get_model, get_spec, list_models
 
@@ -14,9 +22,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GoogLeNet",
+    "InceptionResNetV1",
+    "InceptionResNetV2",
     "InceptionV1",
     "InceptionV2",
     "InceptionV3",
+    "InceptionV4",
     "ModelSpec",
     "decode_predictions",
     "feature_extractor",
