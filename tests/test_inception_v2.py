@@ -6,6 +6,8 @@ import pytest
 import keras
 import keras_inception
 
+SMALLEST = keras_inception.get_spec("inception_v2").min_size
+
 
 def stages(variant):
     """(layer, grid, channels) after every stage at 224x224 (Figure 5)."""
@@ -41,9 +43,22 @@ def test_parameter_counts_and_grid_after_every_stage(variant, params, params_aux
     assert keras_inception.InceptionV2(variant=variant, aux_logits=True).count_params() == params_aux
 
 
-@pytest.mark.parametrize("variant, pool_proj", [("released", 96), ("paper", 128)])
-def test_pool_projections_of_4c_and_4d(variant, pool_proj):
-    model = keras_inception.InceptionV2(variant=variant, input_shape=(64, 64, 3), include_top=False)
+@pytest.mark.parametrize(
+    "variant, depth_multiplier, pool_proj, channel_multiplier, stem_filters",
+    [("released", 1.0, 96, 8, 64), ("paper", 1.0, 128, 8, 64), ("released", 0.25, 24, 5, 16)],
+)
+def test_separable_stem_and_pool_projections(
+    variant, depth_multiplier, pool_proj, channel_multiplier, stem_filters
+):
+    model = keras_inception.InceptionV2(
+        variant=variant, input_shape=(64, 64, 3), depth_multiplier=depth_multiplier,
+        include_top=False,
+    )
+    stem = model.get_layer("conv2d_1a_7x7_conv")
+    assert isinstance(stem, keras.layers.SeparableConv2D)
+    assert stem.kernel_size == (7, 7) and stem.strides == (2, 2)
+    # Depthwise multiplier 8, capped on thinned nets below the pointwise width / 3.
+    assert stem.depth_multiplier == channel_multiplier and stem.filters == stem_filters
     for block in ("mixed_4d", "mixed_4e"):
         assert model.get_layer(f"{block}_branch_3_conv2d_0b_1x1_conv").filters == pool_proj
     # Figure 5: average pooling in the modules except the last, which max-pools.
@@ -51,39 +66,15 @@ def test_pool_projections_of_4c_and_4d(variant, pool_proj):
     assert isinstance(model.get_layer("mixed_5c_branch_3_maxpool_0a_3x3"), keras.layers.MaxPooling2D)
 
 
-@pytest.mark.parametrize("depth_multiplier, channel_multiplier, filters", [(1.0, 8, 64), (0.25, 5, 16)])
-def test_separable_stem(depth_multiplier, channel_multiplier, filters):
+@pytest.mark.parametrize("variant, size", [("released", 96), ("paper", 96), ("released", SMALLEST)])
+def test_auxiliary_head_on_4d(variant, size):
     model = keras_inception.InceptionV2(
-        input_shape=(64, 64, 3), depth_multiplier=depth_multiplier, include_top=False
-    )
-    conv = model.get_layer("conv2d_1a_7x7_conv")
-    assert isinstance(conv, keras.layers.SeparableConv2D)
-    assert conv.kernel_size == (7, 7) and conv.strides == (2, 2)
-    assert conv.depth_multiplier == channel_multiplier and conv.filters == filters
-
-
-@pytest.mark.parametrize("variant", ["released", "paper"])
-def test_forward_pass_with_auxiliary_head(variant):
-    model = keras_inception.InceptionV2(
-        variant=variant, input_shape=(96, 96, 3), depth_multiplier=0.5, classes=6,
+        variant=variant, input_shape=(size, size, 3), depth_multiplier=0.5, classes=6,
         aux_logits=True,
     )
     assert model.get_layer("aux_avg_pool").input is model.get_layer("mixed_4e").output
-    x = np.random.RandomState(0).uniform(-1, 1, (2, 96, 96, 3)).astype("float32")
-    for training in (False, True):
-        outputs = model(x, training=training)
-        assert set(outputs) == {"predictions", "aux"}
-        for value in outputs.values():
-            value = keras.ops.convert_to_numpy(value)
-            assert value.shape == (2, 6) and np.isfinite(value).all()
-            np.testing.assert_allclose(value.sum(axis=1), 1.0, rtol=1e-5)
-
-
-def test_smallest_input_builds_with_auxiliary_head():
-    size = keras_inception.get_spec("inception_v2").min_size
-    model = keras_inception.InceptionV2(
-        input_shape=(size, size, 3), depth_multiplier=0.25, aux_logits=True, classes=3
-    )
-    assert model.get_layer("mixed_5c").output.shape[1:3] == (1, 1)
-    outputs = model.predict(np.zeros((1, size, size, 3), "float32"), verbose=0)
-    assert all(value.shape == (1, 3) for value in outputs.values())
+    outputs = model(np.ones((1, size, size, 3), "float32"), training=False)
+    assert sorted(outputs) == ["aux", "predictions"]
+    for value in outputs.values():
+        value = keras.ops.convert_to_numpy(value)
+        assert value.shape == (1, 6) and np.isfinite(value).all()
