@@ -14,6 +14,7 @@ import collections
 import concurrent.futures
 import hashlib
 import os
+import re
 import struct
 import tempfile
 import warnings
@@ -92,7 +93,8 @@ def decode_error(path):
     try:
         _decode_for_check(tf.io.read_file(path))
     except tf.errors.InvalidArgumentError as error:
-        return "cannot be decoded: " + error.message.strip().splitlines()[-1][:200]
+        message = re.sub(r"\{\{.*?\}\}|\[Op:.*", "", error.message).strip()
+        return "cannot be decoded: " + (message.splitlines() or ["invalid data"])[-1][:200]
     return None
 
 
@@ -114,13 +116,13 @@ def verify_decodable(paths):
         return {}
 
     def check(path):
-        _decode_for_check(tf.io.read_file(path))
-        return path
+        # The shape is returned so that the decode is not pruned from the graph.
+        return path, _decode_for_check(tf.io.read_file(path))
 
     decoded = tf.data.Dataset.from_tensor_slices(list(paths)).map(
         check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False
     ).ignore_errors()
-    good = {p.decode() for p in decoded.as_numpy_iterator()}
+    good = {p.decode() for p, _ in decoded.as_numpy_iterator()}
     return {p: decode_error(p) or "cannot be decoded" for p in paths if p not in good}
 
 
@@ -146,7 +148,7 @@ def report_skipped(skipped, *, source, total, log_path=None):
     with open(log_path, "w", encoding="utf-8") as f:
         for path in sorted(skipped):
             f.write(f"{path}\t{skipped[path]}\n")
-    kinds = collections.Counter(reason.split(":")[0] for reason in skipped.values())
+    kinds = collections.Counter(re.split(r"[:(;]", reason)[0].strip() for reason in skipped.values())
     breakdown = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
     warnings.warn(
         f"Skipped {len(skipped)} of {total} files in {source} ({breakdown}); "

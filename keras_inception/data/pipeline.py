@@ -378,7 +378,7 @@ def _resolve_cache(cache, wanted, size_bytes, limit=sources_lib.CACHE_LIMIT_BYTE
         raise ValueError(
             f"`cache` must be 'auto', True, False or a file path. Received: cache={cache!r}"
         )
-    return cache and wanted
+    return cache if wanted else False
 
 
 def _options(deterministic, file_sharded, input_context):
