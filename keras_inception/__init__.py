@@ -4,6 +4,8 @@
     model = keras_inception.InceptionV3(classes=10, aux_logits=True)
 """
 
+from keras_inception.benchmark import benchmark_model
+from keras_inception.evaluation import EvaluationResult, evaluate
 from keras_inception.features import feature_extractor
 from keras_inception.flops import model_flops, model_macs
 from keras_inception.models import (
@@ -21,6 +23,7 @@ from keras_inception.registry import ModelSpec, get_model, get_spec, list_models
 __version__ = "0.1.0"
 
 __all__ = [
+    "EvaluationResult",
     "GoogLeNet",
     "InceptionResNetV1",
     "InceptionResNetV2",
@@ -29,7 +32,9 @@ __all__ = [
     "InceptionV3",
     "InceptionV4",
     "ModelSpec",
+    "benchmark_model",
     "decode_predictions",
+    "evaluate",
     "feature_extractor",
     "get_model",
     "get_spec",

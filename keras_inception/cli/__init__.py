@@ -11,7 +11,7 @@ import os
 import sys
 
 # Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("models", "data")
+SUBCOMMANDS = ("models", "data", "evaluate", "benchmark")
 
 
 def build_parser():
