@@ -1,19 +1,234 @@
-"""Loading weights into a freshly built model."""
+"""Pretrained weights: the registry, the download cache and the converters.
 
+``weights=`` of every builder accepts
+
+- ``"imagenet"``: the model's default published weights (``list_weights()``);
+- a registry tag such as ``"imagenet_slim"``;
+- a path: a ``keras.applications`` weights file (``.h5`` / ``.weights.h5``),
+  a TF-slim checkpoint (prefix, ``.index``, directory, or the published
+  ``.tar.gz``), or a file written by ``keras-inception convert``.
+
+Registry weights are found or downloaded by ``download.fetch`` (see there for
+``$KERAS_INCEPTION_WEIGHTS`` and offline use); TF-slim archives are converted
+on first use and the result cached next to them. As in ``keras.applications``,
+``include_top=False`` drops the classifier, and ``classes`` must match the
+published classifier when ``include_top=True`` (1000, or 1001 to keep TF-slim's
+background class 0, which shifts ImageNet class ``i`` to output ``i + 1``).
+"""
+
+import functools
 import os
+
+from keras_inception.weights import download
+from keras_inception.weights import keras_applications
+from keras_inception.weights import slim
+from keras_inception.weights import store
+from keras_inception.weights.registry import (
+    WeightsFile,
+    WeightsRecord,
+    find_weights,
+    get_weights,
+    list_weights,
+    register_weights,
+    unregister_weights,
+)
+from keras_inception.weights.store import NamedWeights
+
+# Bump when a converter's output changes, so stale cached conversions are redone.
+_CONVERSION_VERSION = 1
 
 
 def load_weights(model, weights, *, model_name, variant, include_top, classes):
-    """Loads ``weights`` (a file path) into ``model``.
+    """Loads ``weights`` (a registry tag or a path) into ``model``.
+
+    Called by every builder when ``weights`` is not ``None``.
+
+    Args:
+        model: the freshly built model.
+        weights: ``"imagenet"``, a registry tag, or a path (see the module docstring).
+        model_name: registry name of the network.
+        variant: the builder's ``variant``; registry weights exist for
+            ``"released"`` only.
+        include_top: whether the model has its classifier.
+        classes: the model's number of classes.
+
+    Returns:
+        ``model``, with its weights replaced.
 
     Raises:
-        ValueError: the weights are unknown or do not fit the model.
+        ValueError: unknown tag or path, weights that do not fit the model
+            (every missing, unexpected or mis-shaped variable is named), or a
+            file whose checksum does not match.
+        FileNotFoundError: registry weights that are not on this machine and
+            cannot be downloaded.
     """
-    del model_name, variant, include_top, classes
-    if os.path.exists(weights):
-        model.load_weights(weights)
-        return model
-    raise ValueError(
-        "`weights` must be None or the path of an existing weights file. "
-        f"Received: weights={weights!r}"
+    record = find_weights(model_name, weights)
+    if record is not None:
+        check_record_fits(
+            record, weights=weights, variant=variant, include_top=include_top, classes=classes
+        )
+        named = record_weights(record, model, include_top=include_top)
+    elif os.path.exists(weights):
+        named = read_weights(weights, model, model_name)
+    else:
+        tags = ", ".join(["imagenet"] + [r.tag for r in list_weights(model_name)])
+        raise ValueError(
+            f"`weights` must be None, a tag of the weights registry for {model_name} "
+            f"({tags}), or the path of an existing weights file. "
+            f"Received: weights={weights!r}"
+        )
+    store.apply(model, named)
+    return model
+
+
+def check_record_fits(record, *, weights, variant, include_top, classes):
+    """Raises ``ValueError`` if a model so configured cannot take ``record``'s weights.
+
+    ``weights`` is what the user passed (``"imagenet"`` or the tag), for the message.
+    """
+    if variant != record.variant:
+        raise ValueError(
+            f"Weights {record.tag!r} of {record.model} belong to "
+            f"variant={record.variant!r}. Received: variant={variant!r}"
+        )
+    allowed = {record.classes - record.label_offset, record.classes}
+    if include_top and classes not in allowed:
+        keep = (
+            f" (or {record.classes} to keep TF-slim's background class 0)"
+            if record.label_offset else ""
+        )
+        raise ValueError(
+            f"If using `weights={weights!r}` with `include_top=True`, `classes` "
+            f"should be {record.classes - record.label_offset}{keep}; use "
+            "`include_top=False` to fine-tune a new classifier. "
+            f"Received: classes={classes!r}"
+        )
+
+
+def record_weights(record, model=None, *, include_top=True):
+    """The ``NamedWeights`` of a registry record, fetched (and converted) as needed.
+
+    ``model`` (the model to fill) is needed for ``keras.applications`` records,
+    whose files are matched to the model's layers by order.
+    """
+    path = download.fetch(record.file_for(include_top))
+    if not record.is_slim:
+        return keras_applications.convert(path, model)
+    converted = download.cache_path(
+        download.CACHE_SUBDIR, "keras_inception",
+        f"{record.model}_{record.tag}.v{_CONVERSION_VERSION}.weights.h5",
     )
+    if os.path.exists(converted):
+        return NamedWeights.load(converted)
+    named = slim.convert_archive(path, record.model)
+    os.makedirs(os.path.dirname(converted), exist_ok=True)
+    named.save(converted)
+    return named
+
+
+def read_weights(path, model, model_name, *, exclude=None):
+    """The ``NamedWeights`` of a weights file of any supported kind, for ``model``.
+
+    Args:
+        path: the file (see the module docstring for the kinds).
+        model: the model to fill; needed for ``keras.applications`` files only
+            (matched by layer order), else may be ``None``.
+        model_name: registry name of the network.
+        exclude: for TF-slim checkpoints, a regular expression of variables to skip.
+
+    Raises:
+        ValueError: the file is of no supported kind.
+    """
+    path = os.fspath(path)
+    if store.is_named_weights_file(path):
+        return NamedWeights.load(path)
+    if keras_applications.is_keras_file(path):
+        if model is None:
+            raise ValueError(
+                "A keras.applications weights file is matched to a model's layers "
+                f"by order: a model is needed. Received: model={model!r}"
+            )
+        return keras_applications.convert(path, model)
+    if slim.is_archive(path):
+        return slim.convert_archive(path, model_name, exclude=exclude)
+    if slim.is_checkpoint(path):
+        return slim.convert(path, model_name, exclude=exclude)
+    raise ValueError(
+        "Unsupported weights file: expected a keras.applications .h5/.weights.h5, "
+        "a TF-slim checkpoint or .tar.gz, or a file from `keras-inception convert`. "
+        f"Received: weights={path!r}"
+    )
+
+
+def convert_weights(
+    source, model_name, out, *, keep_background=False, exclude=None, depth_multiplier=1.0,
+):
+    """Converts published weights into a converted-weights file (``keras-inception convert``).
+
+    The weights are loaded into a model built for them (every variable
+    checked), then written keyed by layer name: ``get_model(model_name,
+    weights=out, ...)`` loads the file with or without the classifier and the
+    auxiliary heads.
+
+    Args:
+        source: a weights file or checkpoint (see ``read_weights``), or a
+            registry tag of ``model_name`` (fetched first).
+        model_name: registry name of the network.
+        out: the file to write, e.g. ``"inception_v4.weights.h5"``.
+        keep_background: keep TF-slim's background class 0 (1001 classes, ImageNet
+            class ``i`` at output ``i + 1``); default False drops it (1000 classes).
+        exclude: for TF-slim checkpoints, a regular expression of variables to skip.
+        depth_multiplier: width multiplier of the checkpoint's network, default 1.0.
+
+    Returns:
+        A report: ``out``, ``model``, ``classes``, ``label_offset``, ``heads``,
+        ``variables`` (number written), ``params`` and ``dropped`` layers.
+    """
+    from keras_inception import models  # noqa: F401  (registers the builders)
+    from keras_inception.registry import get_model
+
+    build = functools.partial(get_model, model_name, depth_multiplier=depth_multiplier)
+    record = None if os.path.exists(source) else get_weights(model_name, source)
+    model = None
+    if record is not None and record.is_slim:
+        named = record_weights(record)
+    else:
+        path = download.fetch(record.file) if record is not None else os.fspath(source)
+        if keras_applications.is_keras_file(path) and not store.is_named_weights_file(path):
+            model = build(include_top="dense" in keras_applications.read_keras_file(path))
+        named = read_weights(path, model, model_name, exclude=exclude)
+    if model is None:
+        classes = named.classes
+        if classes is not None and not keep_background:
+            classes -= named.label_offset
+        model = build(
+            include_top=classes is not None, classes=classes or 1000,
+            aux_logits=bool(named.heads),
+        )
+    report = store.apply(model, named)
+    offset = named.label_offset if keep_background else 0
+    written = NamedWeights.from_model(model, label_offset=offset, source=str(source))
+    written.save(out)
+    return {
+        "out": os.fspath(out), "model": model_name, "classes": written.classes,
+        "label_offset": offset, "heads": list(written.heads),
+        "variables": report["assigned"], "params": model.count_params(),
+        "dropped": report["dropped"],
+    }
+
+
+__all__ = [
+    "NamedWeights",
+    "WeightsFile",
+    "WeightsRecord",
+    "check_record_fits",
+    "convert_weights",
+    "find_weights",
+    "get_weights",
+    "list_weights",
+    "load_weights",
+    "read_weights",
+    "record_weights",
+    "register_weights",
+    "unregister_weights",
+]
