@@ -64,13 +64,16 @@ class LocalResponseNormalization(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
-        return tf.nn.local_response_normalization(
-            inputs,
+        # In float32 whatever the policy: TensorFlow has no bfloat16 LRN kernel
+        # on CPU.
+        outputs = tf.nn.local_response_normalization(
+            tf.cast(inputs, "float32"),
             depth_radius=self.depth_radius,
             bias=self.bias,
             alpha=self.alpha,
             beta=self.beta,
         )
+        return tf.cast(outputs, inputs.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -126,6 +126,18 @@ def test_lrn_in_a_model_reloads_in_safe_mode(tmp_path):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
 
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_lrn_under_mixed_precision(policy):
+    x = np.random.RandomState(4).normal(0, 3, (1, 4, 4, 8)).astype("float32")
+    outputs = LocalResponseNormalization(alpha=0.5, dtype=policy)(x)
+    assert outputs.dtype == policy.split("_")[1]
+    expected = tf.nn.local_response_normalization(x, depth_radius=2, alpha=0.5, beta=0.75)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(keras.ops.cast(outputs, "float32")), expected.numpy(),
+        rtol=2e-2, atol=1e-2,
+    )
+
+
 def test_lrn_defaults_are_googlenets_caffe_constants():
     layer = LocalResponseNormalization()
     assert (layer.depth_radius, layer.bias, layer.alpha, layer.beta) == (2, 1.0, 1e-4 / 5, 0.75)
