@@ -225,6 +225,7 @@ def test_skipped_files_are_in_the_info(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _, info = data.build_dataset(root, image_size=8, batch_size=2, skipped_log=log)
-    assert any(issubclass(w.category, data.SkippedFileWarning) for w in caught)
+    skipped = [w for w in caught if issubclass(w.category, data.SkippedFileWarning)]
+    assert skipped and skipped[0].filename == __file__  # points at the caller's line
     assert info.skipped == [os.path.join(root, "y", "broken.jpg")]
     assert info.skipped_log == log and os.path.isfile(log)

@@ -142,6 +142,9 @@ def test_argument_errors_end_with_the_received_value(tmp_path):
         sources.open_source("digits", verify="maybe")
     with pytest.raises(ValueError, match="Received: source=42"):
         sources.open_source(42)
+    image = write(str(tmp_path / "one.png"), encode(random_rgb(4, 4), "PNG"))
+    with pytest.raises(ValueError, match="is a single image"):
+        sources.open_source(image)
 
 
 # ---------------------------------------------------------------- splits

@@ -13,9 +13,11 @@ is dropped silently.
 import collections
 import concurrent.futures
 import hashlib
+import json
 import os
 import re
 import struct
+import sys
 import tempfile
 import warnings
 
@@ -154,9 +156,30 @@ def report_skipped(skipped, *, source, total, log_path=None):
         f"Skipped {len(skipped)} of {total} files in {source} ({breakdown}); "
         f"the list is in {log_path}",
         SkippedFileWarning,
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )
     return log_path
+
+
+def user_stacklevel():
+    """The ``warnings.warn`` stacklevel of the first caller outside keras_inception.
+
+    So a warning points at the user's ``build_dataset(...)`` line, however
+    deep inside the package it is raised.
+    """
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def write_json(path, value):
+    """Writes ``value`` as JSON, atomically (a reader never sees half a file)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2)
+    os.replace(path + ".tmp", path)
 
 
 def _decode_for_check(image_bytes):

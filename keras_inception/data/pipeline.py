@@ -17,6 +17,7 @@ import warnings
 import keras
 import tensorflow as tf
 
+from keras_inception.data import files as files_lib
 from keras_inception.data import preprocessing
 from keras_inception.data import sources as sources_lib
 
@@ -194,7 +195,7 @@ def build_dataset(
                 "headers only (verify='quick'); files that fail to decode are "
                 "dropped with a TensorFlow warning. Use verify='full' or "
                 "`keras-inception data info --verify full` to list them.",
-                stacklevel=2,
+                stacklevel=files_lib.user_stacklevel(),
             )
     batch_extras = training and (randaugment or mixup or cutmix)
     per_replica = (
@@ -282,11 +283,7 @@ def calibration_images(source, image_size, num_images=200, scale=True, batch_siz
 
 def save_class_names(path, names):
     """Writes the class names as a JSON list (atomically)."""
-    names = [str(n) for n in names]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(names, f, indent=1)
-    os.replace(path + ".tmp", path)
+    files_lib.write_json(path, [str(n) for n in names])
 
 
 def load_class_names(path):
@@ -322,11 +319,10 @@ def _image_size(image_size, *, model, min_size):
 
 def _train_fn(height, width, recipe, *, scale):
     def prepare(element, seed):
-        kwargs = dict(bbox=element.get("bbox"), seed=seed, scale=scale, **recipe)
-        if "encoded" in element:
-            image = preprocessing.load_for_train(element["encoded"], height, width, **kwargs)
-        else:
-            image = preprocessing.preprocess_for_train(element["image"], height, width, **kwargs)
+        image = element["encoded"] if "encoded" in element else element["image"]
+        image = preprocessing.preprocess_for_train(
+            image, height, width, element.get("bbox"), seed=seed, scale=scale, **recipe
+        )
         return image, element["label"]
 
     return prepare
@@ -334,14 +330,8 @@ def _train_fn(height, width, recipe, *, scale):
 
 def _eval_fn(height, width, central_fraction, scale):
     def prepare(element):
-        if "encoded" in element:
-            image = preprocessing.load_for_eval(
-                element["encoded"], height, width, central_fraction, scale
-            )
-        else:
-            image = preprocessing.preprocess_for_eval(
-                element["image"], height, width, central_fraction, scale
-            )
+        image = element["encoded"] if "encoded" in element else element["image"]
+        image = preprocessing.preprocess_for_eval(image, height, width, central_fraction, scale)
         return image, element["label"]
 
     return prepare

@@ -32,12 +32,13 @@ SATURATION_RANGE = (0.5, 1.5)
 HUE_MAX_DELTA = 0.2
 CONTRAST_RANGE = (0.5, 1.5)
 
-# The random orders of TF-slim's ``distort_color``: b=brightness, s=saturation,
+# The orders of TF-slim's ``distort_color``: b=brightness, s=saturation,
 # h=hue, c=contrast. Varying the order keeps the network from learning one
-# fixed composition of the distortions.
+# fixed composition of the distortions; the fast mode, as released, keeps the
+# first order only.
 COLOR_ORDERINGS = {
     "full": ("bshc", "sbch", "chbs", "hscb"),
-    "fast": ("bs", "sb"),
+    "fast": ("bs",),
 }
 
 # libjpeg can decode at 1/1, 1/2, 1/4 or 1/8 of the size at almost no cost.
@@ -227,8 +228,8 @@ def distort_color(image, seed=None, mode="full"):
         image: float tensor ``[h, w, 3]`` in [0, 1].
         seed: int, ``[2]`` integer tensor, or ``None`` (random), default ``None``.
         mode: ``"full"`` (brightness 32/255, saturation 0.5-1.5, hue 0.2,
-            contrast 0.5-1.5, four orders) or ``"fast"`` (brightness and
-            saturation, two orders), default ``"full"``.
+            contrast 0.5-1.5, four orders) or ``"fast"`` (brightness then
+            saturation), default ``"full"``.
 
     Returns:
         The distorted image, clipped to [0, 1].
@@ -270,7 +271,9 @@ def preprocess_for_eval(image, height, width, central_fraction=0.875, scale=True
     """Evaluation preprocessing: central crop, bilinear resize, scaling.
 
     Args:
-        image: uint8 (or float 0-255) tensor ``[h, w, 3]``.
+        image: uint8 (or float 0-255) tensor ``[h, w, 3]``, or a scalar string
+            tensor of encoded bytes (then only the crop is decoded, see
+            ``load_for_eval``).
         height: output height.
         width: output width.
         central_fraction: fraction of each side kept, default 0.875 (1.0: no crop).
@@ -279,7 +282,8 @@ def preprocess_for_eval(image, height, width, central_fraction=0.875, scale=True
     Returns:
         float32 tensor ``[height, width, 3]``.
     """
-    crop = crop_to_window(image, central_crop_window(tf.shape(image), central_fraction))
+    _check_fraction(central_fraction)
+    crop = _crop(image, lambda shape: central_crop_window(shape, central_fraction), height, width)
     return _finish(crop, height, width, scale=scale)
 
 
@@ -288,25 +292,12 @@ def load_for_eval(image_bytes, height, width, central_fraction=0.875, scale=True
 
     The same result as ``preprocess_for_eval(decode_image(image_bytes), ...)``
     for images up to twice the output size; larger JPEGs are downscaled while
-    decoding, so huge images cost little memory.
-
-    Args:
-        image_bytes: scalar string tensor, the encoded file.
-        height: output height.
-        width: output width.
-        central_fraction: fraction of each side kept, default 0.875.
-        scale: ``True`` (default) gives [-1, 1]; ``False`` gives floats 0-255.
-
-    Returns:
-        float32 tensor ``[height, width, 3]``.
+    decoding, so huge images cost little memory. Arguments as in
+    ``preprocess_for_eval``, with ``image_bytes`` the encoded file.
     """
-    _check_fraction(central_fraction)
-    crop = decode_and_crop(
-        image_bytes,
-        lambda shape: central_crop_window(shape, central_fraction),
-        size=(height, width),
+    return preprocess_for_eval(
+        tf.convert_to_tensor(image_bytes, tf.string), height, width, central_fraction, scale
     )
-    return _finish(crop, height, width, scale=scale)
 
 
 def preprocess_for_train(
@@ -324,13 +315,15 @@ def preprocess_for_train(
     flip=True,
     scale=True,
 ):
-    """Inception training augmentation of a decoded image.
+    """Inception training augmentation.
 
     Random crop (``sample_crop_window``), bilinear resize, random flip, colour
     distortion, clip, scaling.
 
     Args:
-        image: uint8 (or float 0-255) tensor ``[h, w, 3]``.
+        image: uint8 (or float 0-255) tensor ``[h, w, 3]``, or a scalar string
+            tensor of encoded bytes (then only the crop is decoded, see
+            ``load_for_train``).
         height: output height.
         width: output width.
         bbox: ground-truth boxes ``[num_boxes, 4]`` (ymin, xmin, ymax, xmax) in
@@ -347,30 +340,21 @@ def preprocess_for_train(
     Returns:
         float32 tensor ``[height, width, 3]``.
     """
-    crop_seed, finish_seed = _train_seeds(seed)
-    window_fn = _train_window_fn(
-        bbox, crop_seed, crop=crop, area_range=area_range,
-        aspect_ratio_range=aspect_ratio_range, min_object_covered=min_object_covered,
+    crop_seed, finish_seed = tf.unstack(
+        tf.random.experimental.stateless_split(_seed_tensor(seed), num=2)
     )
-    cropped = crop_to_window(image, window_fn(tf.shape(image)))
+    if crop:
+        window_fn = lambda shape: sample_crop_window(  # noqa: E731
+            shape, bbox, seed=crop_seed, min_object_covered=min_object_covered,
+            aspect_ratio_range=aspect_ratio_range, area_range=area_range,
+        )
+    else:
+        window_fn = lambda shape: central_crop_window(shape, 1.0)  # noqa: E731
+    cropped = _crop(image, window_fn, height, width)
     return _finish(cropped, height, width, scale=scale, seed=finish_seed, color=color, flip=flip)
 
 
-def load_for_train(
-    image_bytes,
-    height,
-    width,
-    bbox=None,
-    *,
-    seed=None,
-    crop=True,
-    area_range=(0.05, 1.0),
-    aspect_ratio_range=(0.75, 1.33),
-    min_object_covered=0.1,
-    color="full",
-    flip=True,
-    scale=True,
-):
+def load_for_train(image_bytes, height, width, bbox=None, **options):
     """``preprocess_for_train`` of encoded bytes, decoding only the sampled crop.
 
     With the same ``seed`` the crop, flip and colours are those of
@@ -378,27 +362,17 @@ def load_for_train(
     than twice the output size are downscaled while decoding. Arguments as in
     ``preprocess_for_train``, with ``image_bytes`` the encoded file.
     """
-    crop_seed, finish_seed = _train_seeds(seed)
-    window_fn = _train_window_fn(
-        bbox, crop_seed, crop=crop, area_range=area_range,
-        aspect_ratio_range=aspect_ratio_range, min_object_covered=min_object_covered,
+    return preprocess_for_train(
+        tf.convert_to_tensor(image_bytes, tf.string), height, width, bbox, **options
     )
-    cropped = decode_and_crop(image_bytes, window_fn, size=(height, width))
-    return _finish(cropped, height, width, scale=scale, seed=finish_seed, color=color, flip=flip)
 
 
-def _train_seeds(seed):
-    seeds = tf.random.experimental.stateless_split(_seed_tensor(seed), num=2)
-    return seeds[0], seeds[1]
-
-
-def _train_window_fn(bbox, seed, *, crop, area_range, aspect_ratio_range, min_object_covered):
-    if not crop:
-        return lambda shape: central_crop_window(shape, 1.0)
-    return lambda shape: sample_crop_window(
-        shape, bbox, seed=seed, min_object_covered=min_object_covered,
-        aspect_ratio_range=aspect_ratio_range, area_range=area_range,
-    )
+def _crop(image, window_fn, height, width):
+    """The ``window_fn`` region of a decoded image, or of encoded bytes (fused decode)."""
+    image = tf.convert_to_tensor(image)
+    if image.dtype == tf.string:
+        return decode_and_crop(image, window_fn, size=(height, width))
+    return crop_to_window(image, window_fn(tf.shape(image)))
 
 
 def _finish(crop, height, width, *, scale, seed=None, color=None, flip=False):
@@ -407,8 +381,8 @@ def _finish(crop, height, width, *, scale, seed=None, color=None, flip=False):
         raise ValueError(
             f"`color` must be 'full', 'fast' or None. Received: color={color!r}"
         )
-    image = tf.cast(crop, tf.float32) / 255.0
-    image = tf.image.resize(image, (height, width), method="bilinear")
+    # Resizing first scales only the output's pixels, not the larger crop's.
+    image = tf.image.resize(crop, (height, width), method="bilinear") / 255.0
     image = tf.ensure_shape(image, [height, width, 3])
     if flip or color:
         flip_seed, color_seed = tf.unstack(

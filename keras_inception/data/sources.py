@@ -134,6 +134,13 @@ def open_source(
             f"Received: source={source!r}"
         )
     source = os.fspath(source)
+    if os.path.isfile(source):
+        with open(source, "rb") as f:
+            if files_lib.sniff_format(f.read(12)):
+                raise ValueError(
+                    "`source` is a single image; a dataset is a folder of class "
+                    f"folders, TFRecords, 'tfds:NAME' or 'digits'. Received: source={source!r}"
+                )
     holdout = dict(split=split, validation_split=validation_split, seed=seed)
     if source == "digits":
         return digits_source(**holdout)

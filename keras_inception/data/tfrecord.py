@@ -135,7 +135,4 @@ def read_info(directory):
 
 def write_info(directory, info):
     """Writes ``dataset_info.json`` atomically."""
-    path = os.path.join(directory, INFO_FILE)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(info, f, indent=2)
-    os.replace(path + ".tmp", path)
+    files_lib.write_json(os.path.join(directory, INFO_FILE), info)
