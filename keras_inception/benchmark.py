@@ -134,11 +134,13 @@ def _seconds(function, inputs):
 
 
 def _stats(seconds, batch_size):
+    # The median is the figure; the best run shows what an idle machine does.
     median = statistics.median(seconds)
     return {
         "batch_size": batch_size,
         "median_seconds": median,
         "images_per_second": batch_size / median,
+        "best_images_per_second": batch_size / min(seconds),
         "seconds": seconds,
     }
 
@@ -394,5 +396,42 @@ def format_report(report):
     return "\n".join(lines)
 
 
+def markdown_table(reports):
+    """A Markdown table of ``benchmark_model`` results: images/second side by side.
+
+    One row per model, mode and batch size (and the training step): ours,
+    ``keras.applications`` where measured, the ratio, and our share of the
+    CPU's multiply-add peak.
+    """
+    lines = [
+        "| Model | Size | Mode | Batch | keras_inception img/s | keras.applications img/s "
+        "| Ratio | Share of CPU peak |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for report in reports:
+        ours = report["libraries"][OURS]
+        theirs = report["libraries"].get(THEIRS)
+        ratios = report.get("ratios", {})
+        rows = [
+            (mode, batch, stats["images_per_second"],
+             theirs and _ips(theirs, mode, batch), ratios.get(mode, {}).get(batch),
+             report["peak_fraction"].get(mode, {}).get(batch))
+            for mode, per_batch in ours["inference"].items() for batch, stats in per_batch.items()
+        ]
+        if "training" in ours:
+            rows.append(("training", str(ours["training"]["batch_size"]),
+                         ours["training"]["images_per_second"],
+                         theirs and theirs["training"]["images_per_second"],
+                         ratios.get("training"), None))
+        for mode, batch, mine, other, ratio, share in rows:
+            lines.append(
+                f"| {report['model']} | {report['input_size']} | {mode} | {batch} | {mine:.2f} "
+                f"| {'-' if other is None else f'{other:.2f}'} "
+                f"| {'-' if ratio is None else f'{ratio:.2f}x'} "
+                f"| {'-' if share is None else f'{100 * share:.1f}%'} |"
+            )
+    return "\n".join(lines)
+
+
 __all__ = ["KERAS_APPLICATIONS", "MODES", "benchmark_model", "cpu_peak", "dtype_policy",
-           "format_report"]
+           "format_report", "markdown_table"]

@@ -56,6 +56,8 @@ def test_side_by_side_with_keras_applications():
         ours["macs"] * ours["inference"]["float32"]["1"]["images_per_second"] / peak)
     text = benchmark.format_report(report)
     assert "keras_applications" in text and "float32 b2 img/s" in text and "goal" in text
+    table = benchmark.markdown_table([report])
+    assert f"| inception_v3 | 75 | bfloat16 | 2 | {ours['inference']['bfloat16']['2']['images_per_second']:.2f} |" in table
     json.dumps(report)
 
 

@@ -165,24 +165,25 @@ class _Member:
     class_names: list = None
 
 
-def _versions_dir(path):
-    """The newest version of a TF-Serving model directory, or ``path`` itself."""
-    versions = [d for d in os.listdir(path) if d.isdigit()
-                and os.path.isfile(os.path.join(path, d, SAVED_MODEL_FILE))]
-    return os.path.join(path, max(versions, key=int)) if versions else path
+def _saved_model_dir(source):
+    """The SavedModel directory ``source`` names, or None.
 
+    ``source`` is a version directory, or a TF-Serving model directory (its
+    newest version).
+    """
+    from keras_inception import export
 
-def _is_saved_model(source):
     if not isinstance(source, (str, os.PathLike)) or not os.path.isdir(source):
-        return False
-    return os.path.isfile(os.path.join(_versions_dir(source), SAVED_MODEL_FILE))
+        return None
+    versions = export.model_versions(source)
+    path = os.path.join(source, str(versions[-1])) if versions else os.fspath(source)
+    return path if os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)) else None
 
 
 def _saved_model_member(path):
     """A SavedModel written by ``keras_inception.export``, through its pixels signature."""
     from keras_inception.export import saved_model
 
-    path = _versions_dir(os.fspath(path))
     loaded = tf.saved_model.load(path)
     if saved_model.SIGNATURE_PIXELS not in loaded.signatures:
         raise ValueError(
@@ -230,9 +231,12 @@ def _load_members(models):
     models = list(models)
     if not models:
         raise ValueError(f"`models` must name at least one model. Received: models={models!r}")
-    members = [
-        _saved_model_member(m) if _is_saved_model(m) else _keras_member(m) for m in models
-    ]
+    members = []
+    for source in models:
+        saved_model_dir = _saved_model_dir(source)
+        members.append(
+            _saved_model_member(saved_model_dir) if saved_model_dir else _keras_member(source)
+        )
     classes = {member.num_classes for member in members}
     if len(classes) > 1:
         raise ValueError(
