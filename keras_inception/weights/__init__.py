@@ -68,7 +68,7 @@ def load_weights(model, weights, *, model_name, variant, include_top, classes):
             record, weights=weights, variant=variant, include_top=include_top, classes=classes
         )
         named = record_weights(record, model, include_top=include_top)
-    elif os.path.exists(weights):
+    elif _is_local(weights):
         named = read_weights(weights, model, model_name)
     else:
         tags = ", ".join(["imagenet"] + [r.tag for r in list_weights(model_name)])
@@ -188,7 +188,7 @@ def convert_weights(
     from keras_inception.registry import get_model
 
     build = functools.partial(get_model, model_name, depth_multiplier=depth_multiplier)
-    record = None if os.path.exists(source) else get_weights(model_name, source)
+    record = None if _is_local(source) else get_weights(model_name, source)
     model = None
     if record is not None and record.is_slim:
         named = record_weights(record)
@@ -215,6 +215,11 @@ def convert_weights(
         "variables": report["assigned"], "params": model.count_params(),
         "dropped": report["dropped"],
     }
+
+
+def _is_local(path):
+    """Whether ``path`` names a file, directory or checkpoint prefix on this machine."""
+    return os.path.exists(path) or os.path.isfile(f"{path}.index")
 
 
 __all__ = [

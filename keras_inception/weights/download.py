@@ -118,9 +118,10 @@ def verify(path, file):
     """
     if file.file_hash:
         algorithm, expected = file.hash_algorithm, file.file_hash.lower()
-        origin = "published"
+        origin = "published for"
     else:
-        algorithm, expected, origin = "sha256", _pins().get(file.url), "pinned on first use"
+        algorithm, expected = "sha256", _pins().get(file.url)
+        origin = "pinned on first use for"
     actual = file_digest(path, algorithm)
     if expected is None:
         _pin(file.url, actual)
@@ -133,7 +134,7 @@ def verify(path, file):
     if actual != expected:
         raise ValueError(
             f"Refusing to load {path}: its {algorithm} is {actual}, but the "
-            f"{origin} {algorithm} of {file.url} is {expected}. The file is "
+            f"{algorithm} {origin} {file.url} is {expected}. The file is "
             "corrupt or not the published one; delete it and fetch it again. "
             f"Received: path={path!r}"
         )

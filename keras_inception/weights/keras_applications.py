@@ -122,7 +122,8 @@ def _pairing_order(model, entries, path):
     for order in (every, without_heads):
         counts = _sizes(order)
         # A file with a classifier fills a model without one (the top is dropped).
-        if counts == file_counts or counts == {k: n for k, n in file_counts.items() if k != "dense"}:
+        without_top = {k: n for k, n in file_counts.items() if k != "dense"}
+        if counts in (file_counts, without_top):
             if "dense" in file_counts and "dense" not in counts:
                 order["dense"] = []
             return order

@@ -80,7 +80,10 @@ class SlimNames:
 
 
 def _resnet_renames(blocks):
-    """The ``slim.repeat`` scopes of the Inception-ResNets; ``blocks`` is the final Block8's index."""
+    """The ``slim.repeat`` scopes of the Inception-ResNets.
+
+    ``blocks`` is the index our builders give the final ``Block8``.
+    """
     return (
         ("Block8", f"block8_{blocks}"),
         ("Repeat/block35_{n}", "block35_{n}"),
@@ -211,7 +214,9 @@ def convert(checkpoint, model_name, *, label_offset=None, exclude=None):
     classes = _classes(layers)
     if label_offset is None:
         label_offset = 1 if classes == SLIM_IMAGENET_CLASSES else 0
-    heads = tuple(sorted(unit for unit in layers if _is_classifier(unit) and unit != store.PREDICTIONS))
+    heads = tuple(sorted(
+        unit for unit in layers if _is_classifier(unit) and unit != store.PREDICTIONS
+    ))
     return store.NamedWeights(
         layers, classes=classes, label_offset=label_offset, heads=heads,
         source=str(checkpoint), origin=origin,
@@ -255,7 +260,7 @@ def save_checkpoint(model, prefix, model_name, *, background_class=False):
 
 
 def is_checkpoint(path):
-    """Whether ``path`` looks like a TF checkpoint (prefix, ``.index``, V1 file, or directory of one)."""
+    """Whether ``path`` is a TF checkpoint: prefix, ``.index``, V1 file, or directory of one."""
     try:
         find_checkpoint(path)
     except ValueError:
@@ -304,14 +309,15 @@ def extract_checkpoint(archive, directory):
         for member in tar.getmembers():
             name = os.path.basename(member.name)
             if member.isfile() and re.search(r"\.ckpt($|\.|-)|\.index$|\.data-\d+", name):
-                with tar.extractfile(member) as src, open(os.path.join(directory, name), "wb") as dst:
+                target = os.path.join(directory, name)
+                with tar.extractfile(member) as src, open(target, "wb") as dst:
                     while chunk := src.read(1 << 20):
                         dst.write(chunk)
     return find_checkpoint(directory)
 
 
 def convert_archive(archive, model_name, **kwargs):
-    """``convert`` on the checkpoint inside a TF-slim ``.tar.gz`` (extracted to a temporary directory)."""
+    """``convert`` on the checkpoint inside a TF-slim ``.tar.gz``, extracted to a temporary dir."""
     with tempfile.TemporaryDirectory(prefix="keras_inception_slim_") as directory:
         weights = convert(extract_checkpoint(archive, directory), model_name, **kwargs)
     weights.source = str(archive)
@@ -401,7 +407,8 @@ def _single_checkpoint(directory):
         for name in os.listdir(directory) if name.endswith(".index")
     } | {
         os.path.join(directory, name)
-        for name in os.listdir(directory) if name.endswith(".ckpt") and _is_v1(os.path.join(directory, name))
+        for name in os.listdir(directory)
+        if name.endswith(".ckpt") and _is_v1(os.path.join(directory, name))
     }
     return prefixes.pop() if len(prefixes) == 1 else None
 

@@ -160,7 +160,8 @@ def apply(model, weights):
             continue
         present.add(layer.name)
         values = weights.layers.get(layer.name)
-        if values is None and in_heads(layer.name, heads) and not in_heads(layer.name, weights.heads):
+        head_not_in_source = in_heads(layer.name, heads) and not in_heads(layer.name, weights.heads)
+        if values is None and head_not_in_source:
             random_heads.update(h for h in heads if in_heads(layer.name, (h,)))
             continue
         values = values or {}
@@ -223,7 +224,9 @@ def _fit_classes(value, shape, weights, layer_name):
     if weights.label_offset and have - weights.label_offset == want:
         return value[..., weights.label_offset:]
     real = have - weights.label_offset
-    options = f"{real} or {have} (keeping the background class 0)" if weights.label_offset else f"{have}"
+    options = f"{have}"
+    if weights.label_offset:
+        options = f"{real} or {have} (keeping the background class 0)"
     raise ValueError(
         f"The classifier {layer_name!r} of {weights.source!r} has {have} classes: "
         f"build the model with `classes={options}`, or with `include_top=False` "
