@@ -19,6 +19,7 @@ from keras_inception.models import (
 )
 from keras_inception.preprocessing import decode_predictions, preprocess_input
 from keras_inception.registry import ModelSpec, get_model, get_spec, list_models
+from keras_inception.weights import convert_weights, get_weights, list_weights
 
 __version__ = "0.1.0"
 
@@ -33,12 +34,15 @@ __all__ = [
     "InceptionV4",
     "ModelSpec",
     "benchmark_model",
+    "convert_weights",
     "decode_predictions",
     "evaluate",
     "feature_extractor",
     "get_model",
     "get_spec",
+    "get_weights",
     "list_models",
+    "list_weights",
     "model_flops",
     "model_macs",
     "preprocess_input",
