@@ -11,7 +11,7 @@ import os
 import sys
 
 # Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("models", "data", "evaluate", "benchmark")
+SUBCOMMANDS = ("models", "data", "evaluate", "benchmark", "convert")
 
 
 def build_parser():
