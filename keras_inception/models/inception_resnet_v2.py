@@ -72,11 +72,12 @@ def backbone(x, conv, variant, residual_scale):
         x = mixed_5b(x, conv)  # 35x35x320
     else:
         x = inception_v4.stem(x, conv, variant)  # 35x35x384
+    # Grids as released (paper): 35x35x320 (384) -> 17x17x1088 (1152) -> 8x8x2080 (2144).
     x = inception_resnet.residual_stage(x, conv, BLOCK35, repeats_a, scale_a, prefix="block35")
-    x = inception_v4.reduction_a(x, conv, REDUCTION_A_FILTERS, name="mixed_6a")  # 17x17x1088
+    x = inception_v4.reduction_a(x, conv, REDUCTION_A_FILTERS, name="mixed_6a")
     x = inception_resnet.residual_stage(x, conv, BLOCK17, repeats_b, scale_b, prefix="block17")
     aux = x
-    x = inception_resnet.reduction_b(x, conv, REDUCTION_B_FILTERS, name="mixed_7a")  # 8x8x2080
+    x = inception_resnet.reduction_b(x, conv, REDUCTION_B_FILTERS, name="mixed_7a")
     x = inception_resnet.residual_stage(x, conv, BLOCK8, repeats_c, scale_c, prefix="block8")
     if variant == "released":
         x = inception_resnet.residual_block(
