@@ -1,0 +1,80 @@
+"""``keras-inception export``: a SavedModel for TF Serving or a TFLite file."""
+
+import json
+import os
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "export",
+        help="export a model as a TF Serving SavedModel or a TFLite file",
+        description="Export a .keras file, a run directory or a registry name as a "
+        "SavedModel (TF Serving layout, with models.config) or a TFLite file checked "
+        "against the Keras model in the LiteRT interpreter.",
+    )
+    parser.add_argument("source", help="a .keras file, a run directory or a registry name")
+    parser.add_argument(
+        "--format", choices=("saved_model", "tflite"), default="saved_model",
+        help="artifact to write (default saved_model)",
+    )
+    parser.add_argument(
+        "--out",
+        help="saved_model: the base directory (default saved_models); "
+        "tflite: the .tflite file (default <source name>_<mode>.tflite)",
+    )
+    parser.add_argument(
+        "--mode", choices=("float32", "float16", "dynamic", "int8"), default="float32",
+        help="TFLite mode (default float32)",
+    )
+    parser.add_argument(
+        "--calibration-data", metavar="SRC",
+        help="images to calibrate int8 on and to check parity with: a class-folder "
+        "directory, TFRecords, tfds:NAME or digits",
+    )
+    parser.add_argument(
+        "--num-calibration-images", type=int, default=200,
+        help="int8 calibration images (default 200)",
+    )
+    parser.add_argument(
+        "--io-type", choices=("uint8", "int8"), default="uint8",
+        help="input/output type of an int8 TFLite model (default uint8)",
+    )
+    parser.add_argument(
+        "--no-parity-check", dest="check_parity", action="store_false",
+        help="skip the TFLite parity check against the Keras model",
+    )
+    parser.add_argument("--model-name", help="served model name (default: the model's name)")
+    parser.add_argument("--version", type=int, help="SavedModel version (default: the next one)")
+    parser.add_argument("--top-k", type=int, default=5, help="top_k outputs of the SavedModel (default 5)")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    from keras_inception import export
+
+    if args.format == "saved_model":
+        path = export.export_saved_model(
+            args.source, base_dir=args.out or "saved_models", model_name=args.model_name,
+            version=args.version, top_k=args.top_k,
+        )
+        report = {"format": "saved_model", "path": path}
+        summary = f"SavedModel written to {path}"
+    else:
+        stem = os.path.splitext(os.path.basename(os.path.normpath(args.source)))[0]
+        out = args.out or f"{stem}_{args.mode}.tflite"
+        report = export.export_tflite(
+            args.source, out, mode=args.mode, calibration_data=args.calibration_data,
+            check_parity=args.check_parity, io_type=args.io_type,
+            num_calibration_images=args.num_calibration_images,
+        )
+        summary = f"TFLite {args.mode} model written to {out} ({report['size_bytes']:,} bytes)"
+        if report["parity"]:
+            p = report["parity"]
+            summary += (
+                f"\nparity vs Keras on {p['num_images']} {p['images']} images: max abs diff "
+                f"{p['max_abs_diff']:.3g}, top-1 agreement {p['top1_agreement']:.1%}"
+                f" ({p['metric']} bound {p['bound']}{'' if p['enforced'] else ', not enforced'})"
+            )
+    print(json.dumps(report, indent=2) if args.json else summary)
+    return 0

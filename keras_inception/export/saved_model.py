@@ -1,0 +1,259 @@
+"""SavedModel export for TF Serving.
+
+The model is saved in TF Serving's layout, ``<base_dir>/<model_name>/<version>/``,
+with three signatures:
+
+- ``serving_default``: ``image_bytes``, a ``tf.string [batch]`` of encoded
+  JPEG/PNG/GIF/BMP files. Decoding, the evaluation crop and resize of
+  ``keras_inception.data`` and the input scaling run in the graph, so a REST
+  client sends ``{"instances": [{"b64": "..."}]}``. A file that does not decode
+  fails its request with ``InvalidArgumentError``; there is no fallback image.
+- ``serving_pixels``: ``pixels``, float32 ``[batch, H, W, 3]`` in 0-255, for
+  clients that crop and resize themselves.
+- ``serving_pixels_uint8``: the same with uint8 pixels (a cast, then as above).
+
+Each returns ``probabilities`` ``[batch, classes]`` (a softmax is added to a
+model that outputs logits), ``top_k_indices``, ``top_k_scores`` and
+``top_k_labels``; the labels come from ``assets/labels.txt`` through a lookup
+table, so they travel with the model.
+
+The version directory is written under a hidden temporary name in the same
+parent and renamed into place, so a server polling ``<model_name>/`` never
+loads half a model. ``assets.extra/export_meta.json`` records the TensorFlow
+version that wrote it (a server older than that may lack some of its ops).
+"""
+
+import datetime
+import os
+import re
+import shutil
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from keras_inception.export import atomic
+from keras_inception.export import serving_config
+from keras_inception.export.source import PIXEL_RANGE
+from keras_inception.export.source import load_source
+from keras_inception.export.source import resolve_class_names
+from keras_inception.export.source import to_probabilities
+
+SIGNATURE_BYTES = "serving_default"
+SIGNATURE_PIXELS = "serving_pixels"
+SIGNATURE_PIXELS_UINT8 = "serving_pixels_uint8"
+OUTPUT_KEYS = ("probabilities", "top_k_indices", "top_k_scores", "top_k_labels")
+LABELS_FILE = "labels.txt"
+META_FILE = os.path.join("assets.extra", "export_meta.json")
+
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ServingModule(tf.Module):
+    """A classifier wrapped with decoding, scaling, softmax and top-k for serving.
+
+    Args:
+        model: a ``keras.Model`` with one ``[batch, classes]`` output and a
+            static ``(H, W, 3)`` input.
+        labels_path: text file with one class name per line, in class order.
+        input_range: ``(0, 255)`` when the model scales its own input (a
+            ``preprocessing`` layer), ``(-1, 1)`` when the graph must.
+        output_kind: ``"logits"`` or ``"probabilities"``.
+        top_k: number of classes in the ``top_k_*`` outputs, default 5
+            (at most the number of classes).
+        central_fraction: the evaluation crop of ``serving_default``,
+            default 0.875.
+    """
+
+    def __init__(
+        self, model, labels_path, *, input_range, output_kind, top_k=5, central_fraction=0.875
+    ):
+        super().__init__(name="keras_inception_serving")
+        self.model = model
+        self.labels_file = tf.saved_model.Asset(labels_path)
+        self.labels = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(
+                self.labels_file,
+                tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+                tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+            ),
+            default_value="",
+        )
+        self._scale_in_graph = tuple(input_range) != PIXEL_RANGE
+        self._output_kind = output_kind
+        self.central_fraction = central_fraction
+        self.top_k = min(top_k, int(model.output.shape[-1]))
+        self._height, self._width = (int(size) for size in model.input_shape[1:3])
+        pixels_shape = [None, self._height, self._width, 3]
+        self.serve_bytes = tf.function(
+            self._serve_bytes,
+            input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
+        )
+        self.serve_pixels = tf.function(
+            self.classify,
+            input_signature=[tf.TensorSpec(pixels_shape, tf.float32, name="pixels")],
+        )
+        self.serve_pixels_uint8 = tf.function(
+            self.classify,
+            input_signature=[tf.TensorSpec(pixels_shape, tf.uint8, name="pixels")],
+        )
+
+    def signatures(self):
+        """The signature map for ``tf.saved_model.save``."""
+        return {
+            SIGNATURE_BYTES: self.serve_bytes.get_concrete_function(),
+            SIGNATURE_PIXELS: self.serve_pixels.get_concrete_function(),
+            SIGNATURE_PIXELS_UINT8: self.serve_pixels_uint8.get_concrete_function(),
+        }
+
+    def classify(self, pixels):
+        """0-255 pixels ``[batch, H, W, 3]`` (float or uint8) -> the output dict."""
+        from keras_inception.preprocessing import preprocess_input
+
+        pixels = tf.cast(pixels, tf.float32)
+        inputs = preprocess_input(pixels) if self._scale_in_graph else pixels
+        probabilities = to_probabilities(self.model(inputs, training=False), self._output_kind)
+        scores, indices = tf.math.top_k(probabilities, k=self.top_k)
+        return {
+            "probabilities": probabilities,
+            "top_k_indices": indices,
+            "top_k_scores": scores,
+            "top_k_labels": self.labels.lookup(tf.cast(indices, tf.int64)),
+        }
+
+    def _serve_bytes(self, image_bytes):
+        from keras_inception import data
+
+        def load(one_image):
+            # The evaluation pipeline's own loader: decode_image +
+            # preprocess_for_eval, with large JPEGs downscaled while decoding.
+            return data.load_for_eval(
+                one_image, self._height, self._width, self.central_fraction, scale=False
+            )
+
+        pixels = tf.map_fn(
+            load, image_bytes,
+            fn_output_signature=tf.TensorSpec([self._height, self._width, 3], tf.float32),
+        )
+        return self.classify(pixels)
+
+
+def export_saved_model(
+    source,
+    *,
+    base_dir="saved_models",
+    model_name=None,
+    version=None,
+    class_names=None,
+    top_k=5,
+    serving_base_path=serving_config.DEFAULT_SERVING_BASE_PATH,
+):
+    """Exports a classifier as a TF Serving SavedModel, atomically.
+
+    Writes ``<base_dir>/<model_name>/<version>/`` (signatures in the module
+    docstring) and refreshes ``<base_dir>/models.config`` and
+    ``<base_dir>/batching_parameters.txt``.
+
+    Args:
+        source: what ``load_source`` accepts: a ``keras.Model``, a ``.keras``
+            file, a run directory or a registry name.
+        base_dir: TF Serving's model base directory, default ``"saved_models"``.
+        model_name: the served model's name, default the source's model name.
+        version: positive integer version; default ``None``, the next integer
+            after the versions already there (1 for the first).
+        class_names: class names in output order, default ``None``: those of
+            the source, else ``"0"``..``"n-1"``.
+        top_k: number of classes in the ``top_k_*`` outputs, default 5.
+        serving_base_path: where the server sees ``base_dir`` (written into
+            ``models.config``), default ``"/models"``.
+
+    Returns:
+        The path of the version directory.
+
+    Raises:
+        ValueError: a bad argument, or ``version`` already exists.
+    """
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+        raise ValueError(f"`top_k` must be a positive integer. Received: top_k={top_k!r}")
+    if version is not None and (
+        not isinstance(version, int) or isinstance(version, bool) or version < 1
+    ):
+        raise ValueError(f"`version` must be a positive integer. Received: version={version!r}")
+    model, source_names, meta = load_source(source)
+    class_names = resolve_class_names(
+        class_names if class_names is not None else source_names, meta["num_classes"]
+    )
+    model_name = model_name or meta["model"]
+    if not _MODEL_NAME.match(model_name):
+        raise ValueError(
+            "`model_name` must be letters, digits, '_', '.' or '-' (it names a "
+            f"directory and a URL path). Received: model_name={model_name!r}"
+        )
+    model_dir = os.path.join(base_dir, model_name)
+    if version is not None and os.path.exists(os.path.join(model_dir, str(version))):
+        raise ValueError(
+            f"Version {version} of {model_name!r} already exists in {base_dir!r}. "
+            f"Received: version={version!r}"
+        )
+    os.makedirs(model_dir, exist_ok=True)
+    # TF Serving only loads all-digit directory names, so it skips this one.
+    staging = tempfile.mkdtemp(prefix=".staging-", dir=model_dir)
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            labels_path = os.path.join(scratch, LABELS_FILE)
+            atomic.write_text(labels_path, "".join(f"{name}\n" for name in class_names))
+            module = ServingModule(
+                model, labels_path, input_range=meta["input_range"],
+                output_kind=meta["output"], top_k=top_k,
+                central_fraction=meta["central_fraction"],
+            )
+            tf.saved_model.save(module, staging, signatures=module.signatures())
+        os.makedirs(os.path.join(staging, "assets.extra"))
+        atomic.write_json(
+            os.path.join(staging, META_FILE),
+            _export_meta(meta, model_name, len(class_names), module),
+        )
+        version_dir = _publish(staging, model_dir, version)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    serving_config.write_serving_config(base_dir, serving_base_path)
+    return version_dir
+
+
+def _publish(staging, model_dir, version):
+    """Renames ``staging`` to the version directory; the next free one if ``version`` is None."""
+    while True:
+        target = version or (serving_config.model_versions(model_dir) or [0])[-1] + 1
+        version_dir = os.path.join(model_dir, str(target))
+        try:
+            # rename is atomic, and fails if another export took the name.
+            os.rename(staging, version_dir)
+            return version_dir
+        except OSError:
+            if version is not None or not os.path.exists(version_dir):
+                raise
+
+
+def _export_meta(meta, model_name, num_classes, module):
+    from keras_inception import __version__
+
+    return {
+        "model_name": model_name,
+        "model": meta["model"],
+        "source": meta["source"],
+        "image_size": meta["image_size"],
+        "central_fraction": meta["central_fraction"],
+        "num_classes": num_classes,
+        "top_k": module.top_k,
+        "input_range": meta["input_range"],
+        "model_output": meta["output"],
+        "signatures": [SIGNATURE_BYTES, SIGNATURE_PIXELS, SIGNATURE_PIXELS_UINT8],
+        "tensorflow_version": tf.__version__,
+        # A TF Serving release older than the TensorFlow that wrote the
+        # SavedModel may not know all of its ops.
+        "min_tf_serving_version": ".".join(tf.__version__.split(".")[:2]),
+        "keras_version": keras.__version__,
+        "keras_inception_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }

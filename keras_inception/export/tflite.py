@@ -1,0 +1,390 @@
+"""TFLite (LiteRT) export with a parity check against the Keras model.
+
+Modes (``tf.lite.TFLiteConverter``):
+
+- ``float32``: the graph as it is;
+- ``float16``: weights stored as float16 (half the size), computed in float32
+  or float16 depending on the runtime's delegate;
+- ``dynamic``: dynamic-range quantization, int8 weights and float activations;
+- ``int8``: full integer quantization, int8 or uint8 input and output,
+  calibrated on images from the evaluation pipeline of the user's data
+  (``keras_inception.data.calibration_images``), so the activation ranges are
+  those of the images the model will see.
+
+The model takes pixels (decoding an image is the app's job, so no Select TF op
+is needed) and only builtin ops are allowed: a model that would need Select TF
+(Flex) ops fails with a ``ValueError`` naming them.
+
+Every export runs the converted model in the LiteRT interpreter
+(``ai_edge_litert``) and compares it with the Keras model before writing the
+file: float32 within 1e-4 (max abs difference of the outputs), float16 within
+1e-2 of the outputs' largest magnitude, and for ``dynamic``/``int8`` top-1
+agreement of at least 98% on held-out real images. The labels and the input normalization go to a JSON file beside
+the ``.tflite`` (``sidecar_path``). They are not embedded as TFLite metadata:
+the library that writes it, tflite-support, is no longer maintained.
+"""
+
+import os
+import re
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_inception.export import atomic
+from keras_inception.export.source import SCALED_RANGE
+from keras_inception.export.source import load_source
+from keras_inception.export.source import resolve_class_names
+from keras_inception.export.source import to_probabilities
+
+MODES = ("float32", "float16", "dynamic", "int8")
+IO_TYPES = ("int8", "uint8")
+# The parity bounds of each mode: ``max_abs_diff`` of the outputs (logits or
+# probabilities, as the model gives them), ``max_rel_diff`` (the same divided
+# by the largest output magnitude), or ``top1_agreement`` with Keras. float16
+# rounds every weight to 11 significant bits, which moves the logits in
+# proportion to their scale (on the trained digits model of the tests: 0.035
+# absolute on logits up to 19, 0.011 on the probabilities), so its bound is
+# relative.
+PARITY_BOUNDS = {
+    "float32": ("max_abs_diff", 1e-4),
+    "float16": ("max_rel_diff", 1e-2),
+    "dynamic": ("top1_agreement", 0.98),
+    "int8": ("top1_agreement", 0.98),
+}
+# Synthetic parity images when no real ones are given: enough to exercise
+# every op, few enough to run in seconds on a phone-sized model.
+NUM_SYNTHETIC_IMAGES = 8
+SIDECAR_FORMAT = "keras_inception.tflite/1"
+
+_FLEX_OP = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
+
+
+def sidecar_path(tflite_path):
+    """The JSON file beside a ``.tflite`` that holds its labels and input normalization."""
+    return f"{os.fspath(tflite_path)}.json"
+
+
+class LiteRTClassifier:
+    """A ``.tflite`` classifier in the LiteRT interpreter, fed float model inputs.
+
+    Quantizes the input and dequantizes the output of an integer model, so a
+    caller always passes what the Keras model takes and gets what it returns.
+
+    Args:
+        model_path: path of a ``.tflite`` file (or ``None`` with ``model_content``).
+        model_content: the ``.tflite`` bytes, default ``None``.
+        num_threads: interpreter threads, default ``None`` (LiteRT's choice).
+    """
+
+    def __init__(self, model_path=None, *, model_content=None, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(
+            model_path=model_path, model_content=model_content, num_threads=num_threads
+        )
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self._batch = None
+
+    def __call__(self, images):
+        """Outputs ``[batch, classes]`` float32 for float32 inputs ``[batch, H, W, 3]``."""
+        images = np.asarray(images, dtype=np.float32)
+        if self._batch != len(images):
+            self.interpreter.resize_tensor_input(self.input["index"], [len(images), *images.shape[1:]])
+            self.interpreter.allocate_tensors()
+            self._batch = len(images)
+        self.interpreter.set_tensor(self.input["index"], _quantize(images, self.input))
+        self.interpreter.invoke()
+        return _dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)
+
+
+def export_tflite(
+    source,
+    out_path,
+    *,
+    mode="float32",
+    calibration_data=None,
+    class_names=None,
+    check_parity=True,
+    io_type="uint8",
+    num_calibration_images=200,
+    num_parity_images=100,
+):
+    """Converts a classifier to a ``.tflite`` file, checks it, writes it with its sidecar.
+
+    Args:
+        source: what ``load_source`` accepts: a ``keras.Model``, a ``.keras``
+            file, a run directory or a registry name.
+        out_path: the ``.tflite`` file to write (atomically); the sidecar JSON
+            goes to ``sidecar_path(out_path)``.
+        mode: ``"float32"`` (default), ``"float16"``, ``"dynamic"`` or ``"int8"``.
+        calibration_data: images of the user's data: a ``build_dataset``
+            source (a directory, TFRecords, ``"tfds:NAME"``, ``"digits"``),
+            read through ``data.calibration_images`` with the evaluation
+            preprocessing, or an iterable of float32 arrays ``[batch, H, W, 3]``
+            already in the model's input range. Required for ``int8``; in
+            every mode the images after the first ``num_calibration_images``
+            serve as the held-out parity set. Default ``None``.
+        class_names: class names in output order, default ``None``: those of
+            the source, else ``"0"``..``"n-1"``.
+        check_parity: run the parity check and refuse to write a model that
+            fails it, default ``True``.
+        io_type: input/output type of an ``int8`` model, ``"uint8"`` (default)
+            or ``"int8"``.
+        num_calibration_images: images used to calibrate ``int8``, default
+            200 (100-500 is the useful range).
+        num_parity_images: held-out images for the parity check, default 100.
+
+    Returns:
+        A report dict: ``path``, ``sidecar``, ``mode``, ``size_bytes``,
+        ``float32_weight_bytes`` (4 bytes per parameter), ``input`` and
+        ``output`` (dtype, shape, quantization) and ``parity`` (figures, bound,
+        ``passed``; ``None`` without ``check_parity``).
+
+    Raises:
+        ValueError: a bad argument, a model that needs Select TF ops, or a
+            failed parity check.
+    """
+    if mode not in MODES:
+        raise ValueError(f"`mode` must be one of {MODES}. Received: mode={mode!r}")
+    if io_type not in IO_TYPES:
+        raise ValueError(f"`io_type` must be one of {IO_TYPES}. Received: io_type={io_type!r}")
+    if mode == "int8" and calibration_data is None:
+        raise ValueError(
+            "Full integer quantization needs images of your data to calibrate on; "
+            "pass calibration_data (a dataset source or arrays). "
+            f"Received: calibration_data={calibration_data!r}"
+        )
+    out_path = os.fspath(out_path)
+    model, source_names, meta = load_source(source)
+    class_names = resolve_class_names(
+        class_names if class_names is not None else source_names, meta["num_classes"]
+    )
+    calibration, held_out = _calibration_sets(
+        calibration_data, meta, num_calibration_images, num_parity_images
+    )
+    content = _convert(model, mode, calibration, io_type)
+    classifier = LiteRTClassifier(model_content=content)
+    parity = None
+    if check_parity:
+        parity = parity_check(
+            model, classifier, mode, held_out,
+            output_kind=meta["output"], input_range=meta["input_range"],
+        )
+        if not parity["passed"]:
+            raise ValueError(
+                f"The {mode} TFLite model fails its parity check with Keras: "
+                f"{parity['metric']}={parity[parity['metric']]:.6g}, bound "
+                f"{parity['bound']} on {parity['num_images']} {parity['images']} images; "
+                f"nothing was written. Received: mode={mode!r}"
+            )
+    report = {
+        "path": out_path,
+        "sidecar": sidecar_path(out_path),
+        "mode": mode,
+        "size_bytes": len(content),
+        "float32_weight_bytes": 4 * model.count_params(),
+        "input": _tensor_facts(classifier.input),
+        "output": _tensor_facts(classifier.output),
+        "parity": parity,
+    }
+    directory = os.path.dirname(os.path.abspath(out_path))
+    os.makedirs(directory, exist_ok=True)
+    atomic.write_bytes(out_path, content)
+    atomic.write_json(report["sidecar"], _sidecar(meta, mode, class_names, report))
+    return report
+
+
+def parity_check(
+    model, classifier, mode, images=None, *, output_kind="logits", input_range=SCALED_RANGE
+):
+    """Compares a converted model with its Keras model on the same inputs.
+
+    Args:
+        model: the Keras model.
+        classifier: a ``LiteRTClassifier`` of the converted model.
+        mode: the conversion mode, which selects the bound (``PARITY_BOUNDS``).
+        images: held-out float32 model inputs ``[n, H, W, 3]``; default
+            ``None``: ``NUM_SYNTHETIC_IMAGES`` seeded random images, on which
+            a top-1 bound is reported but not enforced (agreement on noise
+            says nothing about a trained model).
+        output_kind: what the model outputs, ``"logits"`` (default) or
+            ``"probabilities"`` (``meta["output"]`` of ``load_source``).
+        input_range: the model's input range, default ``(-1, 1)``
+            (``meta["input_range"]``), for the synthetic images.
+
+    Returns:
+        A dict: ``max_abs_diff``, ``max_rel_diff``, ``max_abs_prob_diff``,
+        ``top1_agreement``, ``num_images``,
+        ``images`` (``"held-out"`` or ``"synthetic"``), ``metric``, ``bound``,
+        ``enforced`` and ``passed``.
+    """
+    real = images is not None and len(images) > 0
+    if not real:
+        images = _synthetic_images(model.input_shape[1:], input_range)
+    expected = np.concatenate([
+        keras.ops.convert_to_numpy(model(images[i:i + 16], training=False))
+        for i in range(0, len(images), 16)
+    ])
+    got = np.concatenate([classifier(images[i:i + 1]) for i in range(len(images))])
+    metric, bound = PARITY_BOUNDS[mode]
+    figures = {
+        "max_abs_diff": float(np.max(np.abs(got - expected))),
+        "max_rel_diff": float(np.max(np.abs(got - expected)) / np.max(np.abs(expected))),
+        "max_abs_prob_diff": float(np.max(np.abs(
+            to_probabilities(got, output_kind) - to_probabilities(expected, output_kind)
+        ))),
+        "top1_agreement": float(np.mean(np.argmax(got, -1) == np.argmax(expected, -1))),
+    }
+    enforced = real or metric != "top1_agreement"
+    if metric == "top1_agreement":
+        within = figures[metric] >= bound
+    else:
+        within = figures[metric] <= bound
+    return {
+        **figures,
+        "num_images": len(images),
+        "images": "held-out" if real else "synthetic",
+        "metric": metric,
+        "bound": bound,
+        "enforced": enforced,
+        "passed": within or not enforced,
+    }
+
+
+def _calibration_sets(calibration_data, meta, num_calibration_images, num_parity_images):
+    """``(calibration images, held-out images)`` as float32 arrays, or ``None``s."""
+    for arg, value in (("num_calibration_images", num_calibration_images),
+                       ("num_parity_images", num_parity_images)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"`{arg}` must be a non-negative integer. Received: {arg}={value!r}")
+    if calibration_data is None:
+        return None, None
+    wanted = num_calibration_images + num_parity_images
+    if isinstance(calibration_data, (str, os.PathLike)):
+        from keras_inception import data
+
+        batches = data.calibration_images(
+            os.fspath(calibration_data), tuple(meta["image_size"]), num_images=wanted,
+            scale=tuple(meta["input_range"]) == SCALED_RANGE, batch_size=32,
+        )
+    else:
+        batches = calibration_data
+    images = []
+    for batch in batches:
+        images.extend(np.asarray(batch, dtype=np.float32))
+        if len(images) >= wanted:
+            break
+    if not images:
+        raise ValueError(
+            "The calibration data holds no images. "
+            f"Received: calibration_data={calibration_data!r}"
+        )
+    images = np.stack(images[:wanted])
+    return images[:num_calibration_images], images[num_calibration_images:]
+
+
+def _convert(model, mode, calibration, io_type):
+    with tempfile.TemporaryDirectory() as saved_model_dir:
+        # What from_keras_model does for a Keras 3 model, minus its second
+        # trace and reload: an inference-only SavedModel, then the converter.
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(
+            "serve",
+            lambda images: model(images, training=False),
+            [tf.TensorSpec([None, *model.input_shape[1:]], tf.float32, name="image")],
+        )
+        archive.write_out(saved_model_dir, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if mode != "float32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if mode == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        if mode == "int8":
+            converter.representative_dataset = lambda: ([image[None]] for image in calibration)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.as_dtype(io_type)
+            converter.inference_output_type = tf.as_dtype(io_type)
+        return _run_converter(converter, model.name)
+
+
+def _run_converter(converter, model_name):
+    try:
+        return converter.convert()
+    except Exception as error:
+        flex_ops = sorted(set(_FLEX_OP.findall(str(error))))
+        if not flex_ops:
+            raise
+        raise ValueError(
+            "The model needs TensorFlow ops that TFLite has no builtin kernel for "
+            f"({', '.join(flex_ops)}); builtin ops only are allowed, so replace "
+            f"the layers using them. Received: model={model_name!r}"
+        ) from error
+
+
+def _synthetic_images(image_shape, input_range):
+    rng = np.random.default_rng(0)
+    return rng.uniform(*input_range, (NUM_SYNTHETIC_IMAGES, *image_shape)).astype(np.float32)
+
+
+def _quantize(values, details):
+    if details["dtype"] == np.float32:
+        return values
+    scale, zero_point = details["quantization"]
+    info = np.iinfo(details["dtype"])
+    quantized = np.round(values / scale + zero_point)
+    return np.clip(quantized, info.min, info.max).astype(details["dtype"])
+
+
+def _dequantize(values, details):
+    if details["dtype"] == np.float32:
+        return values.astype(np.float32)
+    scale, zero_point = details["quantization"]
+    return (values.astype(np.float32) - zero_point) * scale
+
+
+def _tensor_facts(details):
+    scale, zero_point = details["quantization"]
+    return {
+        "name": details["name"],
+        "dtype": np.dtype(details["dtype"]).name,
+        "shape": [int(d) for d in details["shape_signature"]],
+        "quantization": (
+            {"scale": float(scale), "zero_point": int(zero_point)} if scale else None
+        ),
+    }
+
+
+def _sidecar(meta, mode, class_names, report):
+    from keras_inception import __version__
+
+    low, high = meta["input_range"]
+    # The affine map of 0-255 pixels onto the model's input range.
+    std = 255.0 / (high - low)
+    return {
+        "format": SIDECAR_FORMAT,
+        "model": meta["model"],
+        "mode": mode,
+        "labels": class_names,
+        "input": {
+            **report["input"],
+            "range": meta["input_range"],
+            "normalization": {
+                "mean": [-low * std] * 3,
+                "std": [std] * 3,
+                "formula": "model_input = (pixel - mean) / std, RGB pixels in 0-255",
+            },
+            "image_size": meta["image_size"],
+            "central_fraction": meta["central_fraction"],
+            "resize": "bilinear",
+            "layout": "NHWC",
+        },
+        "output": {**report["output"], "kind": meta["output"]},
+        "parity": report["parity"],
+        "tensorflow_version": tf.__version__,
+        "keras_inception_version": __version__,
+    }
