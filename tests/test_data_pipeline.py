@@ -141,10 +141,28 @@ def test_input_context_splits_the_data_between_workers(tree, shards):
 
 
 def test_auto_shard_policy_is_explicit(tree, shards):
-    records, _ = data.build_dataset(shards, image_size=8, batch_size=2)
-    folder, _ = data.build_dataset(tree, image_size=8, batch_size=2)
-    assert records.options().experimental_distribute.auto_shard_policy == AutoShard.FILE
-    assert folder.options().experimental_distribute.auto_shard_policy == AutoShard.DATA
+    def policy(source, **kwargs):
+        ds, _ = data.build_dataset(source, image_size=8, batch_size=2, **kwargs)
+        return ds.options().experimental_distribute.auto_shard_policy
+
+    assert policy(shards) == AutoShard.FILE
+    # Per-example seeds come from a second (non-file) dataset.
+    assert policy(shards, deterministic=True) == AutoShard.DATA
+    assert policy(tree) == AutoShard.DATA
+
+
+def test_records_auto_shard_by_file(shards):
+    try:  # TensorFlow's own rewrite, as tf.distribute applies it on each worker
+        from tensorflow.python.data.experimental.ops.distribute import _AutoShardDataset
+    except ImportError:
+        pytest.skip("this TensorFlow has no _AutoShardDataset")
+    ds, _ = data.build_dataset(shards, image_size=8, batch_size=1, cache=False, validation_split=0)
+    seen = [
+        fingerprints(tf.image.resize(x, (2, 2)) for x, _ in _AutoShardDataset(ds, 2, index))
+        for index in range(2)
+    ]
+    # Three shards of six records: files 0 and 2 to worker 0, file 1 to worker 1.
+    assert sorted(map(len, seen)) == [6, 12]
 
 
 def test_model_fit_consumes_it_under_a_strategy():

@@ -239,6 +239,24 @@ def test_unnamed_records_are_split_by_a_stable_hash(records, tmp_path):
         size=(8, 8), shuffle=False, seed=0, input_context=None, cache=False)) + 1)]
 
 
+def test_training_shards_alone_give_both_splits_without_overlap(tmp_path):
+    root = str(tmp_path / "images")
+    make_tree(root, ["a", "b"], per_class=10)
+    out = str(tmp_path / "records")
+    data.write_tfrecords(root, out, num_shards=2, validation_split=0)
+    assert not [f for f in os.listdir(out) if f.startswith("validation-")]
+    keys = {}
+    for split in sources.SPLITS:
+        src = sources.open_source(out, split=split, validation_split=0.3)
+        keys[split] = {
+            e["encoded"].numpy()
+            for e in src.make(size=(8, 8), shuffle=False, seed=0, input_context=None, cache=False)
+        }
+        assert src.num_examples == len(keys[split])
+    assert not keys["train"] & keys["validation"]
+    assert len(keys["train"]) + len(keys["validation"]) == 20 and keys["validation"]
+
+
 def test_slim_records_with_boxes_and_one_based_labels(tmp_path):
     path = str(tmp_path / "slim.tfrecord")
     with tf.io.TFRecordWriter(path) as writer:

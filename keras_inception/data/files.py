@@ -196,12 +196,15 @@ def _decode_for_check(image_bytes):
 def _unsupported_reason(path):
     from PIL import Image, UnidentifiedImageError
 
+    # No warnings.catch_warnings() here or below: these run in worker threads,
+    # and restoring the global warning state from a thread would swallow the
+    # caller's warnings. Pillow may warn about a huge image; that is fine.
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path) as image:
-                fmt = image.format
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError):
+        with Image.open(path) as image:
+            fmt = image.format
+    except Image.DecompressionBombError:
+        return "unsupported format, too large to identify"
+    except (UnidentifiedImageError, OSError, SyntaxError):
         return "not an image"
     return f"unsupported format {fmt} (TensorFlow reads {', '.join(SUPPORTED_FORMATS)})"
 
@@ -255,10 +258,8 @@ def _check_webp(path, head, size, max_pixels):
     from PIL import Image
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path) as image:
-                width, height = image.size
+        with Image.open(path) as image:
+            width, height = image.size
     except Image.DecompressionBombError:
         return f"too large (max_pixels={max_pixels})"
     except OSError:

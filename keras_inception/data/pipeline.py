@@ -140,8 +140,12 @@ def build_dataset(
         cache: ``"auto"`` (default: encoded training sets up to 1 GiB,
             preprocessed evaluation sets up to 1 GiB), ``True``, ``False``, or
             a file path for an on-disk cache.
-        deterministic: keep the element order fixed across runs, default
-            ``False`` (the augmentation of each example is seeded either way).
+        deterministic: make a training run repeatable: a fixed element order and
+            per-example augmentation seeds derived from ``seed`` (and the epoch);
+            default ``False``: ``seed`` still fixes the split and the shuffling,
+            but the augmentation draws fresh random numbers, and TFRecord files
+            can be auto-sharded by file under ``tf.distribute``. Evaluation
+            datasets always keep their order.
         verify: ``"auto"`` (default), ``"full"`` or ``"quick"``: how a
             directory's files are checked before use (``sources``).
         ignore_errors: drop elements that fail to decode instead of stopping,
@@ -209,11 +213,17 @@ def build_dataset(
     if training:
         recipe = preprocessing.AUGMENTATIONS[augment].kwargs()
         prepare = _train_fn(height, width, recipe, scale=scale and not batch_extras)
-        pipeline_id = input_context.input_pipeline_id if input_context else 0
-        seeds = tf.data.Dataset.random(
-            seed=seed + 7919 * pipeline_id, rerandomize_each_iteration=True
-        ).batch(2)
-        ds = tf.data.Dataset.zip((ds, seeds)).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+        if deterministic:
+            # A seed per element, fixed by ``seed`` and the epoch. The zip is a
+            # second, non-file source: tf.distribute's auto-sharding can then
+            # only shard by data (``_options``).
+            pipeline_id = input_context.input_pipeline_id if input_context else 0
+            seeds = tf.data.Dataset.random(
+                seed=seed + 7919 * pipeline_id, rerandomize_each_iteration=True
+            ).batch(2)
+            ds = tf.data.Dataset.zip((ds, seeds)).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            ds = ds.map(lambda element: prepare(element, None), num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = ds.map(
             _eval_fn(height, width, central_fraction, scale),
@@ -235,7 +245,12 @@ def build_dataset(
         )
         label_format = "one_hot" if mixup or cutmix else "index"
     ds = ds.prefetch(tf.data.AUTOTUNE).with_options(
-        _options(deterministic, src.file_sharded, input_context)
+        # Evaluation keeps the source order: predictions can be matched to files.
+        _options(
+            deterministic or not training,
+            src.file_sharded and not (training and deterministic),
+            input_context,
+        )
     )
     steps = (
         src.num_examples // batch_size if training else math.ceil(src.num_examples / batch_size)

@@ -336,9 +336,10 @@ def _holds_records(path):
 def tfrecord_source(source, *, split="train", validation_split=0.1, seed=1337, class_names=None, label_offset=0):
     """TFRecord files (a file, a glob or a directory) as a ``Source``.
 
-    A directory with ``train-*`` / ``validation-*`` shards provides both
-    splits; other record sets are split by a seeded hash of each record's
-    position, so the held-out records never change.
+    A directory with ``train-*`` and ``validation-*`` shards provides both
+    splits; other record sets (``train-*`` alone, a file, a glob) are split by
+    a seeded hash of each record's file name and position, so the held-out
+    records never change.
     """
     directory = source if os.path.isdir(source) else os.path.dirname(source)
     info = tfrecord.read_info(directory) or {}
@@ -395,9 +396,12 @@ def tfrecord_source(source, *, split="train", validation_split=0.1, seed=1337, c
 def _record_files(source, split):
     """The record files of ``split`` and whether they were chosen by their name."""
     if os.path.isdir(source):
-        named = sorted(glob.glob(os.path.join(source, f"{split}-*")))
-        if named:
-            return named, True
+        named = {s: sorted(glob.glob(os.path.join(source, f"{s}-*"))) for s in SPLITS}
+        if all(named.values()):
+            return named[split], True
+        if named["train"]:
+            # Training shards only: both splits are held out from them.
+            return named["train"], False
         return sorted(
             os.path.join(source, e) for e in os.listdir(source)
             if e.endswith(_RECORD_SUFFIXES) or "-of-" in e
