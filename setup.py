@@ -10,6 +10,8 @@ TEST_REQUIRES = [
     "nbclient>=0.10",
     "nbformat>=5",
     "ipykernel",
+    # The gRPC path of examples/rest_client.py, tested against a local server.
+    "tensorflow-serving-api",
 ]
 
 setup(
