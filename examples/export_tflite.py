@@ -14,7 +14,7 @@
 
     python examples/export_tflite.py                        # digits, quick preset
     python examples/export_tflite.py photos/ --out photos_int8.tflite
-    python examples/export_tflite.py --smoke                # a generated folder, under a minute
+    python examples/export_tflite.py --smoke                # a generated folder, about a minute
 
 The same export from the command line, for any run directory or ``.keras`` file::
 
@@ -58,7 +58,7 @@ def parse_args(argv=None):
     parser.add_argument("--num-test-images", type=int, default=500,
                         help="validation images to compare Keras and LiteRT on (default 500)")
     parser.add_argument("--smoke", action="store_true",
-                        help="a thin network on a generated folder (under a minute)")
+                        help="a thin network on a generated folder (about a minute)")
     return parser.parse_args(argv)
 
 

@@ -11,7 +11,7 @@ same command again after an interruption resumes it.
 
     python examples/finetune_folder.py photos/ --run-dir runs/photos
     python examples/finetune_folder.py photos/ --model inception_v4 --set batch_size=16
-    python examples/finetune_folder.py --smoke      # a generated folder, under a minute
+    python examples/finetune_folder.py --smoke      # a generated folder, about a minute
 
 ``--set key=value`` changes any field of ``keras_inception.training.TrainConfig``
 (``--set use_ema=true --set finetune_lr_scale=0.05``). The curves of any run
@@ -34,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # The smoke run: a thin GoogLeNet at a small input on a generated folder, so
 # the whole fine-tuning path (both phases, checkpoints, curves, prediction)
-# runs in well under a minute on a CPU.
+# runs in about a minute on a CPU.
 SMOKE_SETTINGS = dict(
     model="inception_v1",
     image_size=64,
@@ -110,7 +110,7 @@ def parse_args(argv=None):
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="any TrainConfig field, e.g. --set use_ema=true (repeatable)")
     parser.add_argument("--smoke", action="store_true",
-                        help="fine-tune a thin network on a generated folder (under a minute)")
+                        help="fine-tune a thin network on a generated folder (about a minute)")
     args = parser.parse_args(argv)
     if not args.smoke and not args.folder:
         parser.error("give the image folder, or --smoke")

@@ -67,7 +67,7 @@ def test_reference_has_every_command_nested_ones_included():
         assert f"`{command}`\n\n```text\nusage: {command} " in block
 
 
-def test_rendered_help_is_what_the_installed_command_prints():
+def test_rendered_help_is_what_the_command_prints():
     env = dict(os.environ, COLUMNS=str(make_cli_doc.WIDTH), TF_CPP_MIN_LOG_LEVEL="2")
     printed = subprocess.run(
         [sys.executable, "-m", "keras_inception", "data", "--help"],
