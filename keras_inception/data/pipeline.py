@@ -11,7 +11,6 @@ the optional Keras batch augmentations (RandAugment, MixUp, CutMix), prefetch.
 import dataclasses
 import json
 import math
-import os
 import warnings
 
 import keras

@@ -237,7 +237,9 @@ def directory_source(
     )
 
 
-def scan_directory(root, *, verify="auto", max_pixels=files_lib.DEFAULT_MAX_PIXELS, class_names=None):
+def scan_directory(
+    root, *, verify="auto", max_pixels=files_lib.DEFAULT_MAX_PIXELS, class_names=None
+):
     """Lists and checks the images of a class-folder tree.
 
     Args:
@@ -333,7 +335,9 @@ def _holds_records(path):
 # ---------------------------------------------------------------- TFRecords
 
 
-def tfrecord_source(source, *, split="train", validation_split=0.1, seed=1337, class_names=None, label_offset=0):
+def tfrecord_source(
+    source, *, split="train", validation_split=0.1, seed=1337, class_names=None, label_offset=0
+):
     """TFRecord files (a file, a glob or a directory) as a ``Source``.
 
     A directory with ``train-*`` and ``validation-*`` shards provides both
@@ -431,7 +435,9 @@ def _held_out(records, filename, holdout):
 # ---------------------------------------------------------------- TFDS
 
 
-def tfds_source(source, *, split="train", validation_split=0.1, seed=1337, data_dir=None, download=False):
+def tfds_source(
+    source, *, split="train", validation_split=0.1, seed=1337, data_dir=None, download=False
+):
     """A TensorFlow Datasets dataset (``"tfds:NAME"``) as a ``Source``.
 
     The dataset's own ``validation`` split is used when it has one; otherwise
@@ -479,7 +485,9 @@ def tfds_source(source, *, split="train", validation_split=0.1, seed=1337, data_
     except KeyError:
         count = int(load().reduce(0, lambda n, _: n + 1))
     size = builder.info.dataset_size
-    total = int(size * count / max(1, sum(s.num_examples for s in builder.info.splits.values()))) if size else None
+    # The split's share of the prepared size (decides caching).
+    all_examples = sum(s.num_examples for s in builder.info.splits.values())
+    total = int(size * count / max(1, all_examples)) if size else None
 
     def make(*, size, shuffle, seed, input_context, cache, shuffle_buffer=None):
         ds = load(shuffle, seed, input_context).map(
