@@ -33,6 +33,7 @@ setup(
         "scikit-learn>=1.3",
         "matplotlib>=3.7",
         "pyyaml>=6",
+        "tensorboard>=2.16",
     ],
     extras_require={"test": TEST_REQUIRES},
     entry_points={"console_scripts": ["keras-inception=keras_inception.cli:main"]},

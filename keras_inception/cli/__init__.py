@@ -11,7 +11,7 @@ import os
 import sys
 
 # Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("models", "data", "export", "predict", "evaluate", "benchmark", "convert")
+SUBCOMMANDS = ("models", "data", "export", "predict", "evaluate", "benchmark", "convert", "train")
 
 
 def build_parser():

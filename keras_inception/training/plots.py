@@ -1,0 +1,77 @@
+"""Training curves: ``history.csv`` -> a PNG of loss and accuracy per epoch."""
+
+import csv
+import math
+import os
+
+
+def read_history(path):
+    """Columns of a ``CSVLogger`` file, one row per epoch.
+
+    A resumed run appends to the file and may repeat the interrupted epoch;
+    the last row written for an epoch wins.
+
+    Args:
+        path: the ``history.csv`` path.
+
+    Returns:
+        ``{column: [values]}`` ordered by epoch, with an ``"epoch"`` column;
+        ``{}`` when the file does not exist.
+    """
+    if not os.path.exists(path):
+        return {}
+    rows = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            rows[int(row["epoch"])] = row
+    history = {}
+    for epoch in sorted(rows):
+        for key, value in rows[epoch].items():
+            history.setdefault(key, []).append(int(value) if key == "epoch" else _number(value))
+    return history
+
+
+def _number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def plot_history(history, path, title=None):
+    """Draws loss and accuracy (training and validation) against epochs.
+
+    The figure is drawn with the Agg canvas directly, so no GUI backend is
+    needed and matplotlib's global backend is left alone.
+
+    Args:
+        history: ``{metric: [values]}`` (``read_history`` or ``History.history``).
+        path: the PNG to write.
+        title: optional figure title, default None.
+
+    Returns:
+        ``path``.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    epochs = history.get("epoch") or list(range(len(history.get("loss", []))))
+    epochs = [e + 1 for e in epochs]
+    accuracy = [k for k in history if k.endswith("accuracy") and not k.startswith("val_")]
+    panels = [("loss", "loss")] + [(key, "accuracy") for key in accuracy[:1]]
+    figure = Figure(figsize=(5.5 * len(panels), 4), tight_layout=True)
+    FigureCanvasAgg(figure)
+    for index, (key, label) in enumerate(panels, start=1):
+        axes = figure.add_subplot(1, len(panels), index)
+        for name, style in ((key, "-o"), (f"val_{key}", "--s")):
+            if name in history:
+                axes.plot(epochs, history[name], style, label=name, markersize=3)
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(label)
+        axes.grid(alpha=0.3)
+        axes.legend()
+    if title:
+        figure.suptitle(title)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path, dpi=100)
+    return path

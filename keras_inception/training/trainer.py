@@ -1,0 +1,494 @@
+"""``train(config)``: one call from a config to a trained, evaluated, exported model.
+
+Every run writes its run directory::
+
+    <run>/config.json        the resolved config (loadable with --config)
+    <run>/class_names.json   label i -> class name
+    <run>/backup/            BackupAndRestore state while the run is incomplete
+    <run>/best.keras         the epoch with the best validation top-1
+    <run>/last.keras         the latest epoch
+    <run>/history.csv        one row per epoch (CSVLogger)
+    <run>/tensorboard/       TensorBoard logs
+    <run>/curves.png         loss and accuracy curves
+    <run>/summary.json       final metrics, timings, exports
+
+Running the same command again after an interruption (SIGKILL included)
+resumes from the last backup, repeating at most the interrupted epoch (or the
+steps since the last ``save_freq`` backup).
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+
+import keras
+import tensorflow as tf
+
+from keras_inception import registry
+from keras_inception.training import config as config_lib
+from keras_inception.training import distribute
+from keras_inception.training import plots
+from keras_inception.training import recipe
+from keras_inception.training.loop import CustomLoop
+
+# Fields whose change makes a backup unusable (another graph or optimizer).
+_STRUCTURAL_FIELDS = (
+    "model", "data", "image_size", "depth_multiplier", "aux_logits", "weights",
+    "include_preprocessing", "finetune", "unfreeze_top_blocks", "optimizer", "use_ema",
+)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What ``train`` returns (``summary.json`` holds the same, minus the model).
+
+    Attributes:
+        run_dir: the run directory.
+        metrics: final validation metrics of the main head
+            (``loss``, ``accuracy``, and ``top5`` above 5 classes).
+        best: ``{"epoch": ..., "accuracy": ...}`` of the best epoch.
+        history: ``{metric: [value per epoch]}`` of the whole run.
+        initial_epoch: epoch this invocation started at (> 0 when resumed).
+        class_names: the class names.
+        summary: the ``summary.json`` content.
+        model: the trained ``keras.Model``.
+    """
+
+    run_dir: str
+    metrics: dict
+    best: dict
+    history: dict
+    initial_epoch: int
+    class_names: list
+    summary: dict
+    model: object = dataclasses.field(default=None, repr=False)
+
+
+def train(config, *, datasets=None, callbacks=()):
+    """Trains, evaluates and (optionally) exports a network as ``config`` says.
+
+    Args:
+        config: a ``TrainConfig``.
+        datasets: optional ``(train, validation, class_names)`` to use instead
+            of ``config.data``: ``tf.data`` datasets of ``(images, int labels)``
+            batched at ``config.batch_size``. Default None.
+        callbacks: extra Keras callbacks (e.g. ``EarlyStopping``), run on
+            every worker after the run directory's own. Default ``()``.
+
+    Returns:
+        A ``TrainResult``.
+    """
+    config.validate()
+    # A multi-worker strategy must exist before any other TensorFlow op runs.
+    strategy = distribute.get_strategy(config.distribution, config.devices, config.tpu)
+    config.validate(strategy.num_replicas_in_sync)
+    policy = keras.config.dtype_policy()
+    keras.utils.set_random_seed(config.seed)
+    keras.config.set_dtype_policy(config.precision)
+    try:
+        return _Run(config, strategy, datasets, callbacks).execute()
+    finally:
+        keras.config.set_dtype_policy(policy)
+
+
+class _Run:
+    """One invocation of ``train``: the run directory, the phases, the outputs."""
+
+    def __init__(self, config, strategy, datasets, callbacks):
+        spec = registry.get_spec(config.model)
+        self.config = config.replace(
+            image_size=config.image_size or spec.default_size,
+            run_dir=config.resolved_run_dir(),
+        )
+        self.strategy = strategy
+        self.multi_worker = distribute.is_multi_worker(strategy)
+        self.chief = distribute.is_chief(strategy)
+        self.loop = config.loop if config.loop != "auto" else (
+            "custom" if self.multi_worker else "fit"
+        )
+        if self.multi_worker and self.loop == "fit":
+            raise ValueError(
+                "model.fit cannot run under MultiWorkerMirroredStrategy with this "
+                "Keras/TensorFlow (PerReplica conversion error); use loop='custom' "
+                "or 'auto'. Received: loop='fit'"
+            )
+        self.run_dir = self.config.run_dir
+        self.paths = {
+            name: os.path.join(self.run_dir, name)
+            for name in ("config.json", "class_names.json", "backup", "best.keras",
+                         "last.keras", "history.csv", "tensorboard", "curves.png",
+                         "summary.json")
+        }
+        self.datasets = datasets
+        self.user_callbacks = list(callbacks)
+        self.history = {}
+
+    def execute(self):
+        start = time.time()
+        self.resuming = self._prepare_run_dir()
+        train_ds, val_ds, class_names, counts = self._datasets()
+        num_classes = len(class_names)
+        steps = self.config.steps_per_epoch or counts["steps"]
+        with self.strategy.scope():
+            model, backbone = recipe.build_model(self.config, num_classes)
+            recipe.apply_weight_decay(model, self.config.weight_decay)
+        names = recipe.output_names(model)
+        train_ds = _with_targets(train_ds, names, num_classes).repeat()
+        val_ds = _with_targets(val_ds, names, num_classes)
+        if self.chief:
+            _write_json(self.paths["class_names.json"], list(class_names))
+
+        meter = _ThroughputMeter(self.config.batch_size)
+        initial_epoch = None
+        for phase, end_epoch, lr_scale in self._phases():
+            with self.strategy.scope():
+                if phase == "finetune":
+                    recipe.unfreeze_top_blocks(backbone, self.config.unfreeze_top_blocks)
+                recipe.compile_model(
+                    model, self.config, num_classes=num_classes, steps_per_epoch=steps,
+                    num_replicas=self.strategy.num_replicas_in_sync, lr_scale=lr_scale,
+                )
+            done = os.path.join(self.paths["backup"], f"{phase}.done.weights.npz")
+            if os.path.exists(done):
+                _load_arrays(model, done)
+                initial_epoch = end_epoch if initial_epoch is None else initial_epoch
+                continue
+            first = self._fit_phase(
+                model, phase, train_ds, val_ds, steps, end_epoch, num_classes, meter,
+            )
+            initial_epoch = first if initial_epoch is None else initial_epoch
+            if self.chief and phase != self._phases()[-1][0]:
+                _save_arrays(model, done)
+
+        metrics = self._evaluate(model, val_ds, num_classes)
+        return self._finish(
+            model, metrics, class_names, counts, initial_epoch, self.resuming, meter,
+            time.time() - start,
+        )
+
+    def _phases(self):
+        """``[(name, end_epoch, lr_scale)]``: training, then optional unfrozen fine-tuning."""
+        phases = [("train", self.config.epochs, 1.0)]
+        if self.config.finetune and self.config.unfreeze_top_blocks and self.config.finetune_epochs:
+            phases.append((
+                "finetune", self.config.epochs + self.config.finetune_epochs,
+                self.config.finetune_lr_scale,
+            ))
+        return phases
+
+    def _prepare_run_dir(self):
+        """Checks a backup against the config; clears a finished run's outputs."""
+        backup = self.paths["backup"]
+        resuming = self.config.resume and os.path.isdir(backup) and bool(os.listdir(backup))
+        if resuming:
+            previous = _read_json(self.paths["config.json"]) or {}
+            changed = [
+                f for f in _STRUCTURAL_FIELDS
+                if f in previous and previous[f] != self.config.to_dict()[f]
+            ]
+            if changed:
+                raise ValueError(
+                    f"{self.run_dir} holds an interrupted run with other settings; "
+                    "resume it with its own config, or pass another run_dir or "
+                    "resume=false. Received: "
+                    + ", ".join(f"{f}={getattr(self.config, f)!r}" for f in changed)
+                )
+        if self.chief:
+            if not resuming:
+                for name in ("backup", "class_names.json", "best.keras", "last.keras",
+                             "history.csv", "tensorboard", "curves.png", "summary.json"):
+                    _remove(self.paths[name])
+            os.makedirs(self.run_dir, exist_ok=True)
+            _write_json(self.paths["config.json"], self.config.to_dict())
+        return resuming
+
+    def _datasets(self):
+        config = self.config
+        if self.datasets is not None:
+            train_ds, val_ds, class_names = self.datasets
+            steps = int(train_ds.cardinality())
+            if steps < 1 and not config.steps_per_epoch:
+                raise ValueError(
+                    "The training dataset's length is unknown; set steps_per_epoch. "
+                    f"Received: steps_per_epoch={config.steps_per_epoch!r}"
+                )
+            counts = {"train": steps * config.batch_size, "validation": None, "steps": steps}
+            return train_ds, val_ds, list(class_names), counts
+        from keras_inception import data
+
+        common = dict(
+            image_size=config.image_size, batch_size=config.batch_size,
+            validation_split=config.validation_split, seed=config.seed,
+            scale=not config.include_preprocessing, model=config.model,
+        )
+        train_ds, train_info = data.build_dataset(
+            config.data, split="train", augment=config.augment, **common
+        )
+        val_ds, val_info = data.build_dataset(
+            config.data, split="validation", class_names=train_info.class_names,
+            central_fraction=config.central_fraction, **common,
+        )
+        if self.chief and config.central_fraction is None:
+            self.config = config.replace(central_fraction=val_info.central_fraction)
+            _write_json(self.paths["config.json"], self.config.to_dict())
+        counts = {
+            "train": train_info.num_examples, "validation": val_info.num_examples,
+            "steps": train_info.steps_per_epoch,
+        }
+        if train_info.label_format == "one_hot":
+            train_ds = train_ds.map(lambda x, y: (x, tf.argmax(y, axis=-1, output_type=tf.int32)))
+        return train_ds, val_ds, train_info.class_names, counts
+
+    def _callbacks(self, model, phase, first_epoch_best):
+        """Checkpoints and logs (chief only), in an order that matters.
+
+        BN statistics are averaged over replicas first, the backup then holds
+        the raw weights, and only after it does ``SwapEMAWeights`` put the
+        averaged weights in place for the checkpoints.
+        """
+        if not self.chief:
+            return []
+        callbacks = [distribute.SyncReplicaVariables(self.strategy)]
+        if self.loop == "fit":
+            callbacks.append(keras.callbacks.BackupAndRestore(
+                os.path.join(self.paths["backup"], phase), save_freq=self.config.save_freq,
+                double_checkpoint=True,
+            ))
+            if self.config.use_ema:
+                callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+        callbacks += [
+            keras.callbacks.ModelCheckpoint(
+                self.paths["best.keras"], monitor=recipe.metric_key(model, "accuracy", True),
+                mode="max", save_best_only=True, initial_value_threshold=first_epoch_best,
+            ),
+            keras.callbacks.ModelCheckpoint(self.paths["last.keras"]),
+            keras.callbacks.CSVLogger(self.paths["history.csv"], append=True),
+            keras.callbacks.TensorBoard(self.paths["tensorboard"], write_graph=False),
+        ]
+        return callbacks
+
+    def _fit_phase(self, model, phase, train_ds, val_ds, steps, end_epoch, num_classes, meter):
+        """Runs one phase to ``end_epoch``; returns the epoch it started at."""
+        start_epoch = self.config.epochs if phase == "finetune" else 0
+        best_so_far = _best(plots.read_history(self.paths["history.csv"]), model)
+        callbacks = self._callbacks(model, phase, best_so_far and best_so_far["accuracy"])
+        callbacks += [meter, *self.user_callbacks]
+        if self.loop == "custom":
+            self.custom_loop = CustomLoop(model, self.config, self.strategy, num_classes)
+            history, first = self.custom_loop.fit(
+                train_ds, epochs=end_epoch, initial_epoch=start_epoch, steps_per_epoch=steps,
+                validation_data=val_ds, callbacks=callbacks,
+                backup_dir=os.path.join(self.paths["backup"], phase),
+                restore=self.resuming, write_backup_files=self.chief,
+                verbose=self.config.verbose if self.chief else 0,
+            )
+        else:
+            history = model.fit(
+                train_ds, epochs=end_epoch, initial_epoch=start_epoch, steps_per_epoch=steps,
+                validation_data=val_ds, callbacks=callbacks, verbose=self.config.verbose,
+                shuffle=False,
+            )
+            first = history.epoch[0] if history.epoch else end_epoch
+            # BackupAndRestore stores the restored epoch on the model and Keras
+            # never clears it, so a later fit (the next phase) would start there.
+            model._initial_epoch = None
+        for key, values in history.history.items():
+            self.history.setdefault(key, []).extend(values)
+        self.history.setdefault("epoch", []).extend(history.epoch)
+        return first
+
+    def _evaluate(self, model, val_ds, num_classes):
+        """Final validation metrics of the main head, with the weights training ended with."""
+        if self.loop == "custom":
+            return self.custom_loop.evaluate(val_ds)
+        distribute.sync_replica_variables(model, self.strategy)
+        logs = model.evaluate(val_ds, return_dict=True, verbose=0)
+        return {
+            "loss": float(logs["loss"]),
+            **{
+                metric: float(logs[recipe.metric_key(model, metric)])
+                for metric in ("accuracy", "top5")
+                if recipe.metric_key(model, metric) in logs
+            },
+        }
+
+    def _finish(self, model, metrics, class_names, counts, initial_epoch, resumed, meter, seconds):
+        # The chief's CSV spans every invocation of a resumed run; other
+        # workers only know this invocation's epochs.
+        history = plots.read_history(self.paths["history.csv"]) if self.chief else self.history
+        best = _best(history, model) or {}
+        metrics = {k.split("predictions_")[-1]: v for k, v in metrics.items()}
+        summary = {
+            "model": self.config.model,
+            "data": self.config.data,
+            "num_classes": len(class_names),
+            "num_train": counts["train"],
+            "num_validation": counts["validation"],
+            "image_size": self.config.image_size,
+            "params": model.count_params(),
+            "precision": self.config.precision,
+            "strategy": type(self.strategy).__name__,
+            "num_replicas": self.strategy.num_replicas_in_sync,
+            "loop": self.loop,
+            "epochs": self._phases()[-1][1],
+            "initial_epoch": initial_epoch,
+            "resumed": resumed,
+            "wall_time_s": round(seconds, 1),
+            "train_images_per_second": meter.images_per_second(),
+            "validation": metrics,
+            "best": best,
+            "exports": {},
+        }
+        if self.chief:
+            if history:
+                plots.plot_history(history, self.paths["curves.png"],
+                                   title=f"{self.config.model} on {self.config.data}")
+            _remove(self.paths["backup"])
+            _write_json(self.paths["summary.json"], summary)
+            if self.config.export:
+                summary["exports"] = self._export(class_names)
+                _write_json(self.paths["summary.json"], summary)
+            if self.config.verbose:
+                print(format_summary(summary, self.run_dir))
+        return TrainResult(
+            run_dir=self.run_dir, metrics=metrics, best=best, history=history,
+            initial_epoch=initial_epoch, class_names=list(class_names), summary=summary,
+            model=model,
+        )
+
+    def _export(self, class_names):
+        from keras_inception import export
+
+        name = f"{self.config.model}_{config_lib.data_tag(self.config.data)}"
+        saved_model = export.export_saved_model(
+            self.run_dir, base_dir=self.config.export_dir, model_name=name,
+            class_names=class_names,
+        )
+        # The run's own images calibrate int8 and check the parity of every mode.
+        tflite = export.export_tflite(
+            self.run_dir, os.path.join(self.config.export_dir, f"{name}.tflite"),
+            mode=self.config.tflite_mode,
+            calibration_data=self.config.data if self.datasets is None else None,
+            class_names=class_names,
+        )
+        return {"saved_model": saved_model, "tflite": _jsonable(tflite)}
+
+
+def format_summary(summary, run_dir):
+    """The one-screen report printed at the end of a run."""
+    line = "-" * 72
+    val = summary["validation"]
+    top5 = f"  top-5 {100 * val['top5']:.2f} %" if "top5" in val else ""
+    best = summary["best"]
+    rows = [
+        line,
+        f" {summary['model']} on {summary['data']} ({summary['num_classes']} classes)",
+        line,
+        f" data        {summary['num_train']} train / {summary['num_validation'] or '?'} validation"
+        f" images at {summary['image_size']}x{summary['image_size']}",
+        f" model       {summary['params']:,} parameters, {summary['precision']}",
+        f" strategy    {summary['strategy']}, {summary['num_replicas']} replica(s),"
+        f" {summary['loop']} loop",
+        f" epochs      {summary['epochs']} (this run started at epoch {summary['initial_epoch']}"
+        f"{', resumed' if summary['resumed'] else ''})",
+        f" time        {summary['wall_time_s']:.0f} s,"
+        f" {summary['train_images_per_second']:.1f} train images/s",
+        f" validation  top-1 {100 * val['accuracy']:.2f} %{top5}  loss {val['loss']:.4f}",
+    ]
+    if best:
+        rows.append(f" best        top-1 {100 * best['accuracy']:.2f} % at epoch {best['epoch']}"
+                    " (best.keras)")
+    rows.append(f" run dir     {run_dir}")
+    exports = summary.get("exports") or {}
+    if exports:
+        rows.append(f" SavedModel  {exports['saved_model']}")
+        rows.append(f" TFLite      {exports['tflite'].get('path')}")
+    rows.append(line)
+    return "\n".join(rows)
+
+
+class _ThroughputMeter(keras.callbacks.Callback):
+    """Training images per second, over epochs after the first (tracing) one."""
+
+    def __init__(self, batch_size):
+        super().__init__()
+        self.batch_size = batch_size
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+        self._steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps = batch + 1
+        self._end = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append((self._steps, self._end - self._start))
+
+    def images_per_second(self):
+        timed = self.epochs[1:] or self.epochs
+        seconds = sum(t for _, t in timed)
+        return round(sum(s for s, _ in timed) * self.batch_size / seconds, 2) if seconds else None
+
+
+def _with_targets(dataset, names, num_classes):
+    """Integer labels -> one-hot targets, one per output (``fit``'s dict structure)."""
+
+    def targets(images, labels):
+        one_hot = tf.one_hot(labels, num_classes)
+        return images, one_hot if len(names) == 1 else {name: one_hot for name in names}
+
+    return dataset.map(targets, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _best(history, model):
+    key = recipe.metric_key(model, "accuracy", validation=True)
+    values = history.get(key)
+    if not values:
+        return None
+    index = max(range(len(values)), key=values.__getitem__)
+    return {"epoch": history["epoch"][index] + 1, "accuracy": values[index]}
+
+
+def _save_arrays(model, path):
+    import numpy as np
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    temporary = path[: -len(".npz")] + ".tmp.npz"
+    np.savez(temporary, *model.get_weights())
+    os.replace(temporary, path)
+
+
+def _load_arrays(model, path):
+    import numpy as np
+
+    with np.load(path) as arrays:
+        model.set_weights([arrays[f"arr_{i}"] for i in range(len(arrays.files))])
+
+
+def _write_json(path, data):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+    os.replace(path + ".tmp", path)
+
+
+def _read_json(path):
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _remove(path):
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    elif os.path.exists(path):
+        os.remove(path)
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=str))

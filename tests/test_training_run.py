@@ -1,0 +1,143 @@
+"""Whole runs in subprocesses: the run directory, SIGKILL and resume, MirroredStrategy.
+
+Each run trains a thin GoogLeNet at 32x32 on the embedded digits for a few
+steps; the checks are about the machinery (files, epochs, replicas), not accuracy.
+"""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+
+from keras_inception import data
+from keras_inception import training
+
+SMALL_RUN = [
+    "model=inception_v1", "image_size=32", "depth_multiplier=0.25", "batch_size=8",
+    "steps_per_epoch=3", "verbose=2",
+]
+
+# Trains with the smoke preset and the given overrides. With PAUSE_FILE set it
+# stops at the start of the second epoch, after the first epoch's backup, so
+# the test can kill it there.
+DRIVER = r"""
+import json, os, sys, time
+import keras
+import tensorflow as tf
+if os.environ.get("LOGICAL_CPUS"):
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    count = int(os.environ["LOGICAL_CPUS"])
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+from keras_inception import training
+
+
+class Pause(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1 and os.environ.get("PAUSE_FILE"):
+            open(os.environ["PAUSE_FILE"], "w").close()
+            time.sleep(600)
+
+
+config = training.resolve_config(preset="smoke", overrides=sys.argv[1:])
+result = training.train(config, callbacks=[Pause()])
+model = result.model
+copies = [
+    [c.numpy().tolist() for c in model.distribute_strategy.experimental_local_results(v.value)]
+    for v in model.non_trainable_variables if "moving" in v.path
+]
+report = dict(result.summary, policy_after=keras.config.dtype_policy().name, bn_copies=copies)
+print("REPORT " + json.dumps(report))
+"""
+
+
+def _command(run_dir, *overrides):
+    return [sys.executable, "-c", DRIVER, *SMALL_RUN, f"run_dir={run_dir}", *overrides]
+
+
+def _env(**extra):
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **extra)
+
+
+def _report(output):
+    lines = [line for line in output.splitlines() if line.startswith("REPORT ")]
+    assert lines, output[-3000:]
+    return json.loads(lines[-1][len("REPORT "):])
+
+
+def _epochs(history_csv):
+    with open(history_csv, newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+def test_sigkilled_run_resumes_from_its_backup_and_completes(tmp_path):
+    run_dir = tmp_path / "run"
+    pause = tmp_path / "paused"
+    command = _command(run_dir, "epochs=3", "aux_logits=true")
+    first = subprocess.Popen(
+        command, env=_env(PAUSE_FILE=str(pause)), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 400
+    while not pause.exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert pause.exists(), first.communicate()[0][-3000:] if first.poll() is not None else "timeout"
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+
+    assert first.returncode == -signal.SIGKILL
+    assert os.listdir(run_dir / "backup" / "train")
+    assert (run_dir / "last.keras").exists() and not (run_dir / "summary.json").exists()
+    assert _epochs(run_dir / "history.csv") == [0]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert (config["model"], config["image_size"], config["epochs"]) == ("inception_v1", 32, 3)
+
+    second = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    report = _report(second.stdout)
+    assert report["resumed"] and report["initial_epoch"] == 1
+    assert "Epoch 1/3" not in second.stdout and "Epoch 2/3" in second.stdout
+    assert _epochs(run_dir / "history.csv") == [0, 1, 2]
+    assert training.read_history(str(run_dir / "history.csv"))["epoch"] == [0, 1, 2]
+    assert not (run_dir / "backup").exists()
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["epochs"] == 3 and 0.0 <= summary["validation"]["accuracy"] <= 1.0
+    assert summary["train_images_per_second"] > 0
+    assert data.load_class_names(str(run_dir / "class_names.json")) == [str(i) for i in range(10)]
+    assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert any(files for _, _, files in os.walk(run_dir / "tensorboard"))
+    for name in ("best.keras", "last.keras"):
+        model = keras.saving.load_model(str(run_dir / name))
+        outputs = model.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0)
+        assert set(outputs) == {"predictions", "aux_1", "aux_2"}
+        np.testing.assert_allclose(outputs["predictions"].sum(axis=1), 1.0, rtol=1e-4)
+
+
+def test_mirrored_strategy_on_two_logical_cpus_with_bf16_and_ema(tmp_path):
+    run_dir = tmp_path / "mirrored"
+    result = subprocess.run(
+        _command(
+            run_dir, "epochs=2", "distribution=mirrored", "devices=[/cpu:0,/cpu:1]",
+            "precision=mixed_bfloat16", "use_ema=true", "ema_momentum=0.5",
+        ),
+        env=_env(LOGICAL_CPUS="2"), capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = _report(result.stdout)
+    assert (report["strategy"], report["num_replicas"], report["loop"]) == (
+        "MirroredStrategy", 2, "fit"
+    )
+    assert report["precision"] == "mixed_bfloat16" and report["policy_after"] == "float32"
+    # The replicas' BN statistics were averaged into one value.
+    assert report["bn_copies"]
+    for first, second in report["bn_copies"]:
+        np.testing.assert_array_equal(first, second)
+    assert _epochs(run_dir / "history.csv") == [0, 1]
+    model = keras.saving.load_model(str(run_dir / "best.keras"))
+    assert model.get_layer("predictions").compute_dtype == "float32"
