@@ -11,7 +11,8 @@ import pytest  # noqa: E402
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
     """Each test starts from a clean Keras session and a fixed seed."""
-    keras.backend.clear_session()
+    # free_memory=False skips a gc.collect() that costs ~0.4 s per call.
+    keras.backend.clear_session(free_memory=False)
     keras.utils.set_random_seed(0)
     yield
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
