@@ -5,8 +5,8 @@ SavedModel directory written by ``export.export_saved_model`` (a version
 directory, or the model directory above it: its newest version), or a
 ``.tflite`` file with its sidecar JSON. Each file gets its own result: one that
 cannot be read or decoded gets an error entry and the others are still
-predicted. Pixels are prepared by the evaluation pipeline's loader
-(``data.load_for_eval``), the same code the SavedModel runs in its graph.
+predicted. Pixels are prepared by ``export.saved_model.load_pixels``, the
+code the SavedModel runs in its graph.
 """
 
 import json
@@ -84,17 +84,16 @@ class _PixelPredictor:
     """Shared by the backends that take pixels: loads bytes the evaluation pipeline's way."""
 
     def __init__(self, image_size, central_fraction, input_range, output_kind, class_names):
-        from keras_inception import data
+        from keras_inception.export.saved_model import load_pixels
         from keras_inception.export.source import PIXEL_RANGE
+        from keras_inception.preprocessing import preprocess_input
 
         self.class_names = class_names
         self._output_kind = output_kind
         height, width = image_size
+        scale = preprocess_input if tuple(input_range) != PIXEL_RANGE else tf.identity
         self._load = tf.function(
-            lambda image_bytes: data.load_for_eval(
-                image_bytes, height, width, central_fraction,
-                scale=tuple(input_range) != PIXEL_RANGE,
-            ),
+            lambda image_bytes: scale(load_pixels(image_bytes, height, width, central_fraction)),
             input_signature=[tf.TensorSpec([], tf.string)],
         )
 

@@ -5,7 +5,7 @@ with three signatures:
 
 - ``serving_default``: ``image_bytes``, a ``tf.string [batch]`` of encoded
   JPEG/PNG/GIF/BMP files. Decoding, the evaluation crop and resize of
-  ``keras_inception.data`` and the input scaling run in the graph, so a REST
+  ``keras_inception.data`` (``load_pixels``) and the input scaling run in the graph, so a REST
   client sends ``{"instances": [{"b64": "..."}]}``. A file that does not decode
   fails its request with ``InvalidArgumentError``; there is no fallback image.
 - ``serving_pixels``: ``pixels``, float32 ``[batch, H, W, 3]`` in 0-255, for
@@ -42,7 +42,6 @@ from keras_inception.export.source import to_probabilities
 SIGNATURE_BYTES = "serving_default"
 SIGNATURE_PIXELS = "serving_pixels"
 SIGNATURE_PIXELS_UINT8 = "serving_pixels_uint8"
-OUTPUT_KEYS = ("probabilities", "top_k_indices", "top_k_scores", "top_k_labels")
 LABELS_FILE = "labels.txt"
 META_FILE = os.path.join("assets.extra", "export_meta.json")
 
@@ -122,20 +121,34 @@ class ServingModule(tf.Module):
         }
 
     def _serve_bytes(self, image_bytes):
-        from keras_inception import data
-
-        def load(one_image):
-            # The evaluation pipeline's own loader: decode_image +
-            # preprocess_for_eval, with large JPEGs downscaled while decoding.
-            return data.load_for_eval(
-                one_image, self._height, self._width, self.central_fraction, scale=False
-            )
-
         pixels = tf.map_fn(
-            load, image_bytes,
+            lambda one_image: load_pixels(
+                one_image, self._height, self._width, self.central_fraction
+            ),
+            image_bytes,
             fn_output_signature=tf.TensorSpec([self._height, self._width, 3], tf.float32),
         )
         return self.classify(pixels)
+
+
+def load_pixels(image_bytes, height, width, central_fraction=0.875):
+    """One encoded image -> float32 ``[height, width, 3]`` pixels in 0-255, for serving.
+
+    ``data.decode_image`` then ``data.preprocess_for_eval``: the whole file is
+    decoded, so a truncated or lying file raises ``InvalidArgumentError``.
+    (``data.load_for_eval`` decodes only the crop, and libjpeg fills what a
+    short JPEG lacks with grey instead of failing.)
+
+    Args:
+        image_bytes: scalar string tensor, the encoded file.
+        height: output height.
+        width: output width.
+        central_fraction: the evaluation crop, default 0.875.
+    """
+    from keras_inception import data
+
+    image = data.decode_image(image_bytes)
+    return data.preprocess_for_eval(image, height, width, central_fraction, scale=False)
 
 
 def export_saved_model(

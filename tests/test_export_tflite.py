@@ -1,0 +1,167 @@
+"""TFLite export: the four modes in the LiteRT interpreter against Keras, sizes, sidecar, errors.
+
+The parity figures are measured here again with a bare ``ai_edge_litert``
+interpreter, fed through the sidecar's quantization record as an app would,
+so the exporter's own check is not what the tests rely on.
+"""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from ai_edge_litert.interpreter import Interpreter
+
+import export_support as support
+from keras_inception import data
+from keras_inception import export
+from keras_inception.cli import main as cli_main
+from keras_inception.export import tflite as tflite_lib
+
+
+def run_interpreter(path, images):
+    """Outputs of a ``.tflite`` file for float model inputs, one image per invoke."""
+    sidecar = json.loads(open(export.sidecar_path(path)).read())
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    (given,), (taken,) = interpreter.get_input_details(), interpreter.get_output_details()
+    in_q, out_q = sidecar["input"]["quantization"], sidecar["output"]["quantization"]
+    outputs = []
+    for image in images:
+        if in_q:
+            image = np.clip(np.round(image / in_q["scale"]) + in_q["zero_point"], 0, 255)
+        interpreter.set_tensor(given["index"], image[None].astype(given["dtype"]))
+        interpreter.invoke()
+        out = interpreter.get_tensor(taken["index"]).astype(np.float32)
+        outputs.append((out - out_q["zero_point"]) * out_q["scale"] if out_q else out)
+    return np.concatenate(outputs)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The digits run's Keras model and the validation images none of the exports calibrated on."""
+    run = support.digits_run(tmp_path_factory)
+    model = keras.saving.load_model(run / "best.keras")
+    # The exports calibrate on the first images of this stream.
+    stream = np.concatenate(list(data.calibration_images(
+        "digits", support.IMAGE_SIZE, batch_size=120,
+        num_images=support.NUM_CALIBRATION_IMAGES + support.NUM_PARITY_IMAGES,
+    )))
+    images = stream[support.NUM_CALIBRATION_IMAGES:]
+    return model, images, keras.ops.convert_to_numpy(model(images, training=False))
+
+
+def test_float32_matches_keras_logits(tmp_path_factory, trained):
+    model, images, expected = trained
+    path, report = support.digits_tflite(tmp_path_factory, "float32")
+    got = run_interpreter(path, images[:32])
+    assert np.max(np.abs(got - expected[:32])) <= 1e-4
+    assert report["parity"]["passed"] and report["parity"]["images"] == "held-out"
+    assert report["parity"]["max_abs_diff"] <= 1e-4
+    sidecar = json.loads(open(report["sidecar"]).read())
+    assert sidecar["labels"] == [str(i) for i in range(10)]
+    assert sidecar["input"]["range"] == [-1.0, 1.0]
+    assert sidecar["input"]["normalization"]["mean"] == [127.5] * 3
+    assert sidecar["input"]["normalization"]["std"] == [127.5] * 3
+    assert sidecar["input"]["central_fraction"] == 1.0
+    assert sidecar["output"]["kind"] == "logits"
+    assert sidecar["input"]["shape"] == [-1, 75, 75, 3]
+
+
+def test_float16_within_one_percent_at_half_the_size(tmp_path_factory, trained):
+    model, images, expected = trained
+    path, report = support.digits_tflite(tmp_path_factory, "float16")
+    float32_path, _ = support.digits_tflite(tmp_path_factory, "float32")
+    got = run_interpreter(path, images)
+    assert np.max(np.abs(got - expected)) / np.max(np.abs(expected)) <= 1e-2
+    assert np.mean(got.argmax(-1) == expected.argmax(-1)) >= 0.98
+    assert path.stat().st_size <= 0.55 * float32_path.stat().st_size
+    assert report["parity"]["metric"] == "max_rel_diff" and report["parity"]["passed"]
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "int8"])
+def test_quantized_agrees_with_keras_at_under_030_the_size(tmp_path_factory, trained, mode):
+    model, images, expected = trained
+    path, report = support.digits_tflite(tmp_path_factory, mode)
+    float32_path, _ = support.digits_tflite(tmp_path_factory, "float32")
+    got = run_interpreter(path, images)
+    assert np.mean(got.argmax(-1) == expected.argmax(-1)) >= 0.98
+    assert path.stat().st_size <= 0.3 * float32_path.stat().st_size
+    parity = report["parity"]
+    assert parity["enforced"] and parity["passed"]
+    assert parity["num_images"] == support.NUM_PARITY_IMAGES == len(images)
+    if mode == "int8":
+        assert report["input"]["dtype"] == report["output"]["dtype"] == "uint8"
+        # uint8 pixels map onto [-1, 1]: about 2/255 per step, zero near 127.5.
+        assert report["input"]["quantization"]["scale"] == pytest.approx(2 / 255, rel=0.01)
+        assert abs(report["input"]["quantization"]["zero_point"] - 127.5) <= 1
+
+
+def test_select_tf_ops_are_refused_by_name(tmp_path):
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Lambda(lambda t: keras.ops.erfinv(keras.ops.tanh(t)))(x)
+    model = keras.Model(inputs, keras.layers.Dense(3)(x))
+    with pytest.raises(ValueError, match="Erfinv"):
+        export.export_tflite(model, tmp_path / "flex.tflite")
+    assert not list(tmp_path.iterdir())
+
+
+def test_failed_parity_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setitem(tflite_lib.PARITY_BOUNDS, "float32", ("max_abs_diff", -1.0))
+    with pytest.raises(ValueError, match="fails its parity check"):
+        export.export_tflite(support.small_model(), tmp_path / "m.tflite")
+    assert not list(tmp_path.iterdir())
+    report = export.export_tflite(support.small_model(), tmp_path / "m.tflite", check_parity=False)
+    assert report["parity"] is None and (tmp_path / "m.tflite").exists()
+
+
+def test_synthetic_parity_enforces_numbers_not_top1(tmp_path):
+    report = export.export_tflite(support.small_model("softmax"), tmp_path / "m.tflite", mode="dynamic")
+    parity = report["parity"]
+    assert parity["images"] == "synthetic" and not parity["enforced"] and parity["passed"]
+    sidecar = json.loads((tmp_path / "m.tflite.json").read_text())
+    assert sidecar["output"]["kind"] == "probabilities"
+    assert sidecar["labels"] == ["0", "1", "2"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(mode="int4"), "mode="),
+        (dict(mode="int8"), "calibration_data="),
+        (dict(mode="int8", calibration_data=[], io_type="float32"), "io_type="),
+        (dict(class_names=["a", "b"]), "class_names of length 2"),
+        (dict(class_names=["a", "b\nc", "d"]), "line breaks"),
+    ],
+)
+def test_bad_arguments(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        export.export_tflite(support.small_model(), tmp_path / "m.tflite", **kwargs)
+
+
+def test_int8_from_arrays_with_int8_io(tmp_path):
+    rng = np.random.default_rng(0)
+    images = [rng.uniform(-1, 1, (4, 16, 16, 3)).astype(np.float32) for _ in range(10)]
+    model = support.small_model()
+    # An untrained model's near-tied logits would make top-1 agreement a coin toss.
+    kernel, _ = model.get_layer("predictions").get_weights()
+    model.get_layer("predictions").set_weights([kernel, np.array([4.0, 0.0, -4.0])])
+    report = export.export_tflite(
+        model, tmp_path / "m.tflite", mode="int8", calibration_data=images,
+        io_type="int8", num_calibration_images=30, num_parity_images=10,
+    )
+    assert report["input"]["dtype"] == report["output"]["dtype"] == "int8"
+    assert report["parity"]["num_images"] == 10 and report["parity"]["images"] == "held-out"
+
+
+def test_cli_export_tflite(tmp_path, capsys):
+    support.small_model().save(tmp_path / "small.keras")
+    out = tmp_path / "small.tflite"
+    code = cli_main([
+        "export", str(tmp_path / "small.keras"), "--format", "tflite", "--mode", "float16",
+        "--out", str(out), "--json",
+    ])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["path"] == str(out) and out.exists() and report["mode"] == "float16"
