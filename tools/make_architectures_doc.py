@@ -46,7 +46,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join("docs", "architectures.md"))
     args = parser.parse_args(argv)
-    text = "\n".join([INTRO] + [section(name) for name in keras_inception.list_models()])
+    names = sorted(keras_inception.list_models(), key=lambda n: (n.startswith("inception_resnet"), n))
+    text = "\n".join([INTRO] + [section(name) for name in names])
     with open(args.out, "w") as f:
         f.write(text)
     print(f"wrote {args.out}", file=sys.stderr)
