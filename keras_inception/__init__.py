@@ -19,6 +19,7 @@ from keras_inception.models import (
 )
 from keras_inception.preprocessing import decode_predictions, preprocess_input
 from keras_inception.registry import ModelSpec, get_model, get_spec, list_models
+from keras_inception.training import TrainConfig, train
 from keras_inception.weights import convert_weights, get_weights, list_weights
 
 __version__ = "0.1.0"
@@ -33,6 +34,7 @@ __all__ = [
     "InceptionV3",
     "InceptionV4",
     "ModelSpec",
+    "TrainConfig",
     "benchmark_model",
     "convert_weights",
     "decode_predictions",
@@ -46,4 +48,5 @@ __all__ = [
     "model_flops",
     "model_macs",
     "preprocess_input",
+    "train",
 ]

@@ -141,3 +141,53 @@ def test_mirrored_strategy_on_two_logical_cpus_with_bf16_and_ema(tmp_path):
     assert _epochs(run_dir / "history.csv") == [0, 1]
     model = keras.saving.load_model(str(run_dir / "best.keras"))
     assert model.get_layer("predictions").compute_dtype == "float32"
+
+
+class _StopAt(keras.callbacks.Callback):
+    """Simulates a crash at the start of an epoch."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("simulated crash")
+
+
+def test_finetuning_phases_resume_and_keep_batchnorm_statistics(tmp_path):
+    import tensorflow as tf
+
+    def datasets():
+        rng = np.random.default_rng(0)
+        labels = np.arange(24) % 3
+        images = rng.uniform(-1, 1, (24, 32, 32, 3)).astype("float32")
+        dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+        return dataset, dataset, ["a", "b", "c"]
+
+    config = training.resolve_config(
+        preset="finetune",
+        overrides=SMALL_RUN + ["weights=null", "epochs=1", "finetune_epochs=2", "verbose=0", "export=false"],
+        run_dir=str(tmp_path / "finetune"),
+    )
+    try:
+        training.train(config, datasets=datasets, callbacks=[_StopAt(2)])
+    except RuntimeError as error:
+        assert "simulated crash" in str(error)
+    else:
+        raise AssertionError("the run should have crashed at epoch 3")
+    backup = tmp_path / "finetune" / "backup"
+    assert (backup / "train.done.weights.npz").exists() and (backup / "finetune").is_dir()
+
+    result = training.train(config, datasets=datasets)
+    assert result.initial_epoch == 2 and result.summary["resumed"]
+    assert result.history["epoch"] == [0, 1, 2]
+    backbone = result.model.get_layer("inception_v1")
+    # Frozen from random init to the end: the BN statistics are still the initial ones.
+    for variable in backbone.non_trainable_variables:
+        if variable.path.endswith("moving_mean"):
+            np.testing.assert_array_equal(variable.numpy(), 0.0)
+        elif variable.path.endswith("moving_variance"):
+            np.testing.assert_array_equal(variable.numpy(), 1.0)
+    assert backbone.get_layer("mixed_5c_branch_0_conv2d_0a_1x1_conv").trainable
+    assert not backbone.get_layer("mixed_3b_branch_0_conv2d_0a_1x1_conv").trainable

@@ -24,19 +24,24 @@ import tensorflow as tf
 
 import keras
 
+from keras_inception.export import atomic
 from keras_inception.training import distribute
 from keras_inception.training import recipe
 
 _STATE_FILE = "state.json"
 
 
-def read_backup(backup_dir):
-    """The saved ``{"epoch": ..., "weights": ...}`` state, or ``None``."""
-    path = os.path.join(backup_dir, _STATE_FILE)
+def read_json(path):
+    """The JSON content of ``path``, or ``None`` when there is no such file."""
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def read_backup(backup_dir):
+    """The saved ``{"epoch": ..., "weights": ...}`` state, or ``None``."""
+    return read_json(os.path.join(backup_dir, _STATE_FILE))
 
 
 def write_backup(model, backup_dir, epoch):
@@ -49,10 +54,7 @@ def write_backup(model, backup_dir, epoch):
     previous = read_backup(backup_dir)
     weights = f"epoch_{epoch}_{os.getpid()}.weights.h5"
     model.save_weights(os.path.join(backup_dir, weights))
-    temporary = os.path.join(backup_dir, f"{_STATE_FILE}.tmp")
-    with open(temporary, "w", encoding="utf-8") as f:
-        json.dump({"epoch": epoch, "weights": weights}, f)
-    os.replace(temporary, os.path.join(backup_dir, _STATE_FILE))
+    atomic.write_json(os.path.join(backup_dir, _STATE_FILE), {"epoch": epoch, "weights": weights})
     if previous and previous["weights"] != weights:
         old = os.path.join(backup_dir, previous["weights"])
         if os.path.exists(old):

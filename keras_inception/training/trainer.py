@@ -24,20 +24,29 @@ import shutil
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from keras_inception import data
+from keras_inception import export
 from keras_inception import registry
+from keras_inception.export import atomic
 from keras_inception.training import config as config_lib
 from keras_inception.training import distribute
 from keras_inception.training import plots
 from keras_inception.training import recipe
 from keras_inception.training.loop import CustomLoop
+from keras_inception.training.loop import read_json
 
 # Fields whose change makes a backup unusable (another graph or optimizer).
 _STRUCTURAL_FIELDS = (
     "model", "data", "image_size", "depth_multiplier", "aux_logits", "weights",
     "include_preprocessing", "finetune", "unfreeze_top_blocks", "optimizer", "use_ema",
 )
+
+
+# TF-slim's evaluation crop, recorded for runs on the caller's own datasets.
+_SLIM_EVAL_CROP = 0.875
 
 
 @dataclasses.dataclass
@@ -73,7 +82,10 @@ def train(config, *, datasets=None, callbacks=()):
         config: a ``TrainConfig``.
         datasets: optional ``(train, validation, class_names)`` to use instead
             of ``config.data``: ``tf.data`` datasets of ``(images, int labels)``
-            batched at ``config.batch_size``. Default None.
+            batched at ``config.batch_size``; or a function returning that
+            triple, called once the strategy exists (required under
+            multi-worker, where no TensorFlow op may run before the
+            strategy is created). Default None.
         callbacks: extra Keras callbacks (e.g. ``EarlyStopping``), run on
             every worker after the run directory's own. Default ``()``.
 
@@ -138,10 +150,10 @@ class _Run:
         train_ds = _with_targets(train_ds, names, num_classes).repeat()
         val_ds = _with_targets(val_ds, names, num_classes)
         if self.chief:
-            _write_json(self.paths["class_names.json"], list(class_names))
+            data.save_class_names(self.paths["class_names.json"], class_names)
 
         meter = _ThroughputMeter(self.config.batch_size)
-        initial_epoch = None
+        started = []
         for phase, end_epoch, lr_scale in self._phases():
             with self.strategy.scope():
                 if phase == "finetune":
@@ -153,18 +165,16 @@ class _Run:
             done = os.path.join(self.paths["backup"], f"{phase}.done.weights.npz")
             if os.path.exists(done):
                 _load_arrays(model, done)
-                initial_epoch = end_epoch if initial_epoch is None else initial_epoch
                 continue
-            first = self._fit_phase(
+            started.append(self._fit_phase(
                 model, phase, train_ds, val_ds, steps, end_epoch, num_classes, meter,
-            )
-            initial_epoch = first if initial_epoch is None else initial_epoch
+            ))
             if self.chief and phase != self._phases()[-1][0]:
                 _save_arrays(model, done)
 
         metrics = self._evaluate(model, val_ds, num_classes)
         return self._finish(
-            model, metrics, class_names, counts, initial_epoch, self.resuming, meter,
+            model, metrics, class_names, counts, started[0], self.resuming, meter,
             time.time() - start,
         )
 
@@ -183,7 +193,7 @@ class _Run:
         backup = self.paths["backup"]
         resuming = self.config.resume and os.path.isdir(backup) and bool(os.listdir(backup))
         if resuming:
-            previous = _read_json(self.paths["config.json"]) or {}
+            previous = read_json(self.paths["config.json"]) or {}
             changed = [
                 f for f in _STRUCTURAL_FIELDS
                 if f in previous and previous[f] != self.config.to_dict()[f]
@@ -201,13 +211,14 @@ class _Run:
                              "history.csv", "tensorboard", "curves.png", "summary.json"):
                     _remove(self.paths[name])
             os.makedirs(self.run_dir, exist_ok=True)
-            _write_json(self.paths["config.json"], self.config.to_dict())
+            atomic.write_json(self.paths["config.json"], self.config.to_dict())
         return resuming
 
     def _datasets(self):
         config = self.config
         if self.datasets is not None:
-            train_ds, val_ds, class_names = self.datasets
+            made = self.datasets() if callable(self.datasets) else self.datasets
+            train_ds, val_ds, class_names = made
             steps = int(train_ds.cardinality())
             if steps < 1 and not config.steps_per_epoch:
                 raise ValueError(
@@ -215,9 +226,8 @@ class _Run:
                     f"Received: steps_per_epoch={config.steps_per_epoch!r}"
                 )
             counts = {"train": steps * config.batch_size, "validation": None, "steps": steps}
+            self._record_central_fraction(config.central_fraction or _SLIM_EVAL_CROP)
             return train_ds, val_ds, list(class_names), counts
-        from keras_inception import data
-
         common = dict(
             image_size=config.image_size, batch_size=config.batch_size,
             validation_split=config.validation_split, seed=config.seed,
@@ -230,9 +240,7 @@ class _Run:
             config.data, split="validation", class_names=train_info.class_names,
             central_fraction=config.central_fraction, **common,
         )
-        if self.chief and config.central_fraction is None:
-            self.config = config.replace(central_fraction=val_info.central_fraction)
-            _write_json(self.paths["config.json"], self.config.to_dict())
+        self._record_central_fraction(val_info.central_fraction)
         counts = {
             "train": train_info.num_examples, "validation": val_info.num_examples,
             "steps": train_info.steps_per_epoch,
@@ -240,6 +248,13 @@ class _Run:
         if train_info.label_format == "one_hot":
             train_ds = train_ds.map(lambda x, y: (x, tf.argmax(y, axis=-1, output_type=tf.int32)))
         return train_ds, val_ds, train_info.class_names, counts
+
+    def _record_central_fraction(self, fraction):
+        """Writes the evaluation crop used into ``config.json``: exports serve with it."""
+        if self.config.central_fraction is None:
+            self.config = self.config.replace(central_fraction=fraction)
+            if self.chief:
+                atomic.write_json(self.paths["config.json"], self.config.to_dict())
 
     def _callbacks(self, model, phase, first_epoch_best):
         """Checkpoints and logs (chief only), in an order that matters.
@@ -346,10 +361,10 @@ class _Run:
                 plots.plot_history(history, self.paths["curves.png"],
                                    title=f"{self.config.model} on {self.config.data}")
             _remove(self.paths["backup"])
-            _write_json(self.paths["summary.json"], summary)
+            atomic.write_json(self.paths["summary.json"], summary)
             if self.config.export:
                 summary["exports"] = self._export(class_names)
-                _write_json(self.paths["summary.json"], summary)
+                atomic.write_json(self.paths["summary.json"], summary)
             if self.config.verbose:
                 print(format_summary(summary, self.run_dir))
         return TrainResult(
@@ -359,8 +374,6 @@ class _Run:
         )
 
     def _export(self, class_names):
-        from keras_inception import export
-
         name = f"{self.config.model}_{config_lib.data_tag(self.config.data)}"
         saved_model = export.export_saved_model(
             self.run_dir, base_dir=self.config.export_dir, model_name=name,
@@ -454,8 +467,6 @@ def _best(history, model):
 
 
 def _save_arrays(model, path):
-    import numpy as np
-
     os.makedirs(os.path.dirname(path), exist_ok=True)
     temporary = path[: -len(".npz")] + ".tmp.npz"
     np.savez(temporary, *model.get_weights())
@@ -463,24 +474,8 @@ def _save_arrays(model, path):
 
 
 def _load_arrays(model, path):
-    import numpy as np
-
     with np.load(path) as arrays:
         model.set_weights([arrays[f"arr_{i}"] for i in range(len(arrays.files))])
-
-
-def _write_json(path, data):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-    os.replace(path + ".tmp", path)
-
-
-def _read_json(path):
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
 
 
 def _remove(path):
