@@ -144,6 +144,8 @@ def main(argv=None):
         agreement = f"{row['top1_agreement']:.0%}" if "top1_agreement" in row else ""
         print(f"{row['form']:<18}{row['images_per_second']:>10.2f}"
               f"{row['ratio_vs_keras_fp32']:>9.2f}x{size:>10}{agreement:>11}")
+    print("top-1 agr: LiteRT vs Keras on held-out digits; with random weights the outputs are "
+          "near-tied, so it says little (int8 rounds them all to the same value).")
     results = {
         "benchmark": "bench_export",
         "size": args.size,

@@ -360,13 +360,46 @@ def test_bad_arguments(tmp_path, kwargs, message):
 def test_run_directory_and_cli(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
-    support.small_model("softmax").save(run / "best.keras")
+    model = support.small_model("softmax")
+    model.save(run / "best.keras")
     data.save_class_names(str(run / "class_names.json"), LABELS)
-    (run / "config.json").write_text(json.dumps({"model": "small_net", "image_size": 16}))
+    (run / "config.json").write_text(
+        json.dumps({"model": "small_net", "image_size": 16, "central_fraction": 0.5})
+    )
     code = cli_main(["export", str(run), "--out", str(tmp_path / "served"), "--json"])
     assert code == 0
     path = json.loads(capsys.readouterr().out)["path"]
     assert path == str(tmp_path / "served" / "small_net" / "1")
     assert open(os.path.join(path, "assets", "labels.txt")).read().splitlines() == LABELS
+    # serving_default crops as the run evaluated: the central half.
+    blob = encode(random_pixels((40, 40, 3), 6), "PNG")
+    expected = keras_probabilities(
+        model, [data.preprocess_for_eval(data.decode_image(blob), 16, 16, 0.5, scale=True)]
+    )
+    out = tf.saved_model.load(path).signatures["serving_default"](image_bytes=tf.constant([blob]))
+    assert np.max(np.abs(out["probabilities"].numpy() - expected)) <= 1e-5
     assert cli_main(["export", str(tmp_path / "missing.keras")]) == 1
     assert "missing.keras" in capsys.readouterr().err
+
+
+def test_load_source_gives_one_output_and_a_static_size(tmp_path):
+    model, names, meta = export.load_source(support.tiny_model(aux_logits=True))
+    assert model.output.shape == (None, 3) and names is None
+    assert meta["output"] == "probabilities" and meta["input_range"] == [-1.0, 1.0]
+    assert meta["image_size"] == [75, 75] and meta["central_fraction"] == 0.875
+
+    run = tmp_path / "run"
+    run.mkdir()
+    support.small_model(size=None, include_preprocessing=True).save(run / "last.keras")
+    with pytest.raises(ValueError, match="any input size"):
+        export.load_source(run)
+    (run / "config.json").write_text(json.dumps({"image_size": 20, "central_fraction": None}))
+    model, _, meta = export.load_source(run)
+    assert model.input_shape == (None, 20, 20, 3) and meta["image_size"] == [20, 20]
+    assert meta["input_range"] == [0.0, 255.0] and meta["output"] == "logits"
+    assert meta["central_fraction"] == 0.875
+
+    inputs = keras.Input((16, 16, 3))
+    features = keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs))
+    with pytest.raises(ValueError, match="include_top=True"):
+        export.load_source(features)

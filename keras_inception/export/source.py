@@ -44,7 +44,7 @@ def load_source(source):
         layer, else ``[-1, 1]``), ``output`` (``"probabilities"`` when the
         classifier ends in a softmax, else ``"logits"``), ``num_classes``,
         ``central_fraction`` (the evaluation crop: the run's
-        ``config.json`` value, else 0.875) and ``source``.
+        ``config.json`` value unless missing or null, else 0.875) and ``source``.
 
     Raises:
         ValueError: the source is none of the above, or is not a classifier.
@@ -155,7 +155,7 @@ def _as_classifier(model, class_names, config, description):
         "input_range": list(PIXEL_RANGE if "preprocessing" in layer_names else SCALED_RANGE),
         "output": _output_kind(model),
         "num_classes": num_classes,
-        "central_fraction": float(config.get("central_fraction", DEFAULT_CENTRAL_FRACTION)),
+        "central_fraction": float(config.get("central_fraction") or DEFAULT_CENTRAL_FRACTION),
         "source": description,
     }
     return classifier, class_names, meta
