@@ -54,7 +54,8 @@ def parse_args(argv=None):
                         help="LiteRT interpreter threads (default: all cores, as TensorFlow uses)")
     parser.add_argument("--calibration-images", type=int, default=100,
                         help="int8 calibration images (default 100)")
-    parser.add_argument("--workdir", default=None, help="where to write the exports (default: a temp dir)")
+    parser.add_argument("--workdir", default=None,
+                        help="where to write the exports (default: a temp dir)")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     return parser.parse_args(argv)
 
@@ -132,8 +133,8 @@ def main(argv=None):
     speeds = {name: statistics.median(values) for name, values in rounds.items()}
     base = speeds["keras_fp32"]
     rows = [
-        {"form": name, "images_per_second": speeds[name], "ratio_vs_keras_fp32": speeds[name] / base,
-         "rounds": rounds[name], **forms[name][1]}
+        {"form": name, "images_per_second": speeds[name],
+         "ratio_vs_keras_fp32": speeds[name] / base, "rounds": rounds[name], **forms[name][1]}
         for name in forms
     ]
     print(f"Inception-v3 at {args.size} px, depth_multiplier {args.depth_multiplier}, batch 1, "
@@ -155,7 +156,9 @@ def main(argv=None):
         "seconds_per_round": args.seconds,
         "litert_threads": args.threads,
         "tensorflow": tf.__version__,
-        "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count()},
+        "machine": {
+            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+        },
         "results": rows,
     }
     if args.out:

@@ -46,16 +46,19 @@ def predict_files(paths, model_path, top_k=5):
             with open(path, "rb") as f:
                 probabilities = predictor(f.read())
         except OSError as error:
-            results.append({"path": path, "error": f"cannot read the file: {error.strerror or error}"})
+            reason = error.strerror or error
+            results.append({"path": path, "error": f"cannot read the file: {reason}"})
             continue
         except tf.errors.OpError as error:
-            results.append({"path": path, "error": f"not a decodable image: {_op_error_text(error)}"})
+            reason = _op_error_text(error)
+            results.append({"path": path, "error": f"not a decodable image: {reason}"})
             continue
         best = np.argsort(-probabilities, kind="stable")[:top_k]
         results.append({
             "path": path,
             "predictions": [
-                {"label": predictor.class_names[i], "index": int(i), "score": float(probabilities[i])}
+                {"label": predictor.class_names[i], "index": int(i),
+                 "score": float(probabilities[i])}
                 for i in best
             ],
         })

@@ -75,7 +75,7 @@ def built_once(tmp_path_factory, name):
 
 
 def digits_run(tmp_path_factory):
-    """A run directory (``best.keras``, ``config.json``, ``class_names.json``) of a digits classifier.
+    """A digits classifier's run directory: ``best.keras``, ``config.json``, ``class_names.json``.
 
     The model outputs logits (``classifier_activation=None``), so the exports'
     softmax and the float32 logit bound are both exercised.
@@ -117,7 +117,7 @@ def digits_saved_model(tmp_path_factory):
 
 
 def digit_png_files(directory):
-    """Writes one 8x8 digit per class (its last example in the set) as ``digit_<index>_<label>.png``."""
+    """Writes one 8x8 digit per class (its last in the set) as ``digit_<index>_<label>.png``."""
     from PIL import Image
 
     from keras_inception import data

@@ -130,7 +130,9 @@ def rest_inputs(body, signature):
     else:
         inputs = body["inputs"]
         columns = inputs if isinstance(inputs, dict) else {next(iter(specs)): inputs}
-    return {name: tf.constant(unwrap(columns[name]), dtype=spec.dtype) for name, spec in specs.items()}
+    return {
+        name: tf.constant(unwrap(columns[name]), dtype=spec.dtype) for name, spec in specs.items()
+    }
 
 
 def rest_response(outputs):
@@ -254,7 +256,8 @@ def mutate(seed, truncate, flips, splice_at, splice):
 def small_export(tmp_path_factory):
     """A few-layer model's SavedModel: the same serving graph, a model that costs nothing."""
     base = tmp_path_factory.mktemp("small_saved_models")
-    return tf.saved_model.load(export.export_saved_model(support.small_model("softmax"), base_dir=base))
+    model = support.small_model("softmax")
+    return tf.saved_model.load(export.export_saved_model(model, base_dir=base))
 
 
 def test_fuzzed_bytes_give_probabilities_or_invalid_argument(small_export):
@@ -315,7 +318,9 @@ def test_versions_layout_and_meta(tmp_path):
     assert "max_batch_size { value: 32 }" in (tmp_path / "batching_parameters.txt").read_text()
 
     meta = json.loads((tmp_path / "m" / "1" / "assets.extra" / "export_meta.json").read_text())
-    proto = saved_model_pb2.SavedModel.FromString((tmp_path / "m" / "1" / "saved_model.pb").read_bytes())
+    proto = saved_model_pb2.SavedModel.FromString(
+        (tmp_path / "m" / "1" / "saved_model.pb").read_bytes()
+    )
     assert meta["tensorflow_version"] == tf.__version__
     assert proto.meta_graphs[0].meta_info_def.tensorflow_version == tf.__version__
     assert meta["model_output"] == "logits" and meta["input_range"] == [-1.0, 1.0]

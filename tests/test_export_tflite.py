@@ -117,7 +117,8 @@ def test_failed_parity_writes_nothing(tmp_path, monkeypatch):
 
 
 def test_synthetic_parity_enforces_numbers_not_top1(tmp_path):
-    report = export.export_tflite(support.small_model("softmax"), tmp_path / "m.tflite", mode="dynamic")
+    model = support.small_model("softmax")
+    report = export.export_tflite(model, tmp_path / "m.tflite", mode="dynamic")
     parity = report["parity"]
     assert parity["images"] == "synthetic" and not parity["enforced"] and parity["passed"]
     sidecar = json.loads((tmp_path / "m.tflite.json").read_text())

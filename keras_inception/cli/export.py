@@ -45,7 +45,9 @@ def register(subparsers):
     )
     parser.add_argument("--model-name", help="served model name (default: the model's name)")
     parser.add_argument("--version", type=int, help="SavedModel version (default: the next one)")
-    parser.add_argument("--top-k", type=int, default=5, help="top_k outputs of the SavedModel (default 5)")
+    parser.add_argument(
+        "--top-k", type=int, default=5, help="top_k outputs of the SavedModel (default 5)"
+    )
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.set_defaults(func=run)
 

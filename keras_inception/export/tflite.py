@@ -19,9 +19,10 @@ Every export runs the converted model in the LiteRT interpreter
 (``ai_edge_litert``) and compares it with the Keras model before writing the
 file: float32 within 1e-4 (max abs difference of the outputs), float16 within
 1e-2 of the outputs' largest magnitude, and for ``dynamic``/``int8`` top-1
-agreement of at least 98% on held-out real images. The labels and the input normalization go to a JSON file beside
-the ``.tflite`` (``sidecar_path``). They are not embedded as TFLite metadata:
-the library that writes it, tflite-support, is no longer maintained.
+agreement of at least 98% on held-out real images. The labels and the input
+normalization go to a JSON file beside the ``.tflite`` (``sidecar_path``).
+They are not embedded as TFLite metadata: the library that writes it,
+tflite-support, is no longer maintained.
 """
 
 import os
@@ -91,7 +92,7 @@ class LiteRTClassifier:
         """Outputs ``[batch, classes]`` float32 for float32 inputs ``[batch, H, W, 3]``."""
         images = np.asarray(images, dtype=np.float32)
         if self._batch != len(images):
-            self.interpreter.resize_tensor_input(self.input["index"], [len(images), *images.shape[1:]])
+            self.interpreter.resize_tensor_input(self.input["index"], images.shape)
             self.interpreter.allocate_tensors()
             self._batch = len(images)
         self.interpreter.set_tensor(self.input["index"], _quantize(images, self.input))
