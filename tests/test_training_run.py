@@ -14,6 +14,7 @@ import time
 
 import keras
 import numpy as np
+import pytest
 
 from keras_inception import data
 from keras_inception import training
@@ -191,3 +192,18 @@ def test_finetuning_phases_resume_and_keep_batchnorm_statistics(tmp_path):
             np.testing.assert_array_equal(variable.numpy(), 1.0)
     assert backbone.get_layer("mixed_5c_branch_0_conv2d_0a_1x1_conv").trainable
     assert not backbone.get_layer("mixed_3b_branch_0_conv2d_0a_1x1_conv").trainable
+
+
+@pytest.mark.slow
+def test_main_job_learns_the_digits_and_exports(tmp_path):
+    """`keras-inception train` as the README runs it (about 5 minutes on 2 cores)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_inception", "train"], cwd=tmp_path, env=_env(),
+        capture_output=True, text=True, timeout=1200,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads((tmp_path / "runs" / "inception_v3_digits" / "summary.json").read_text())
+    assert summary["num_validation"] == 360 and summary["validation"]["accuracy"] >= 0.90
+    assert "validation top-1:" in done.stdout
+    assert (tmp_path / "saved_models" / "inception_v3_digits" / "1" / "saved_model.pb").exists()
+    assert summary["exports"]["tflite"]["parity"]["passed"]

@@ -110,9 +110,8 @@ class CustomLoop:
     def __init__(self, model, config, strategy, num_classes):
         if config.jit_compile:
             raise ValueError(
-                "The custom (multi-worker) loop does not compile with XLA: "
-                "collective ops have no XLA kernels on CPU. "
-                f"Received: jit_compile={config.jit_compile!r}"
+                "The custom (multi-worker) loop runs without XLA; set "
+                f"jit_compile=false. Received: jit_compile={config.jit_compile!r}"
             )
         self.model = model
         self.config = config
@@ -249,8 +248,8 @@ class CustomLoop:
             if backup_dir and write_backup_files:
                 write_backup(self.model, backup_dir, epoch + 1)
             callback_list.on_epoch_end(epoch, logs)
-        if self.model.optimizer.use_ema:
-            self.model.optimizer.finalize_variable_values(self.model.trainable_variables)
+        # With use_ema, the model ends with the averaged weights (as fit does).
+        self.model.optimizer.finalize_variable_values(self.model.trainable_variables)
         callback_list.on_train_end()
         return history, initial_epoch
 
