@@ -58,7 +58,7 @@ def measure(implementation, variant, size, batch, steps, warmup, classes):
     # One fit, timed from the end of the last warm-up step (tracing included
     # there) to the end of the last step, so fit's own start-up is not counted.
     model.fit(dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0,
-              callbacks=[clock])
+              callbacks=[clock], shuffle=False)
     return steps * batch / (ends[-1] - ends[warmup - 1])
 
 
@@ -75,6 +75,8 @@ def main(argv=None):
     parser.add_argument("--one", nargs=2, metavar=("IMPLEMENTATION", "VARIANT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.warmup < 1 or args.steps < 1:
+        parser.error("--warmup and --steps must be at least 1")
     shape = (args.size, args.batch, args.steps, args.warmup, args.classes)
     if args.one:
         print(json.dumps(measure(*args.one, *shape)))
