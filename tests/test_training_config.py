@@ -37,7 +37,7 @@ def test_quick_preset_is_the_main_job_default():
 
 INVALID = [
     ({"learning_rate": -0.1}, "learning_rate=-0.1"),
-    ({"model": "inception_v9"}, "name='inception_v9'"),
+    ({"model": "inception_v9"}, "model='inception_v9'"),
     ({"image_size": 40}, "image_size=40"),
     ({"precision": "float8"}, "precision='float8'"),
     ({"optimizer": "adagrad"}, "optimizer='adagrad'"),
@@ -145,3 +145,88 @@ def test_cli_dry_run_prints_the_resolved_config(capsys):
 def test_cli_reports_invalid_config(capsys):
     assert cli.main(["train", "--dry-run", "--set", "learning_rate=-1"]) == 1
     assert "learning_rate=-1" in capsys.readouterr().err
+
+
+# Issue 12, defect 12: every bad value is a one-line error naming the field or the file.
+@pytest.mark.parametrize("pair, field", [
+    ("epochs=null", "epochs"),
+    ("epochs=", "epochs"),
+    ("epochs=~", "epochs"),
+    ("learning_rate=.inf", "learning_rate"),
+    ("learning_rate=-.inf", "learning_rate"),
+    ("learning_rate=.nan", "learning_rate"),
+    ("dropout_rate=" + "9" * 400, "dropout_rate"),
+    ("model=[[[[[[[[[[1]]]]]]]]]]", "model"),
+    ("batch_size=" + "[" * 3000, "batch_size"),
+    ("devices=[[1], {a: 1}]", "devices"),
+])
+def test_bad_override_values_are_one_line_errors(pair, field):
+    with pytest.raises(ValueError) as error:
+        training.resolve_config(preset="quick", overrides=[pair]).validate()
+    message = str(error.value)
+    assert f"`{field}`" in message and "\n" not in message and len(message) < 400
+
+
+@pytest.mark.parametrize("pair, field, value", [
+    ("learning_rate=1e-3", "learning_rate", 1e-3),
+    ("learning_rate=2E-4", "learning_rate", 2e-4),
+    ("weight_decay=4e-5", "weight_decay", 4e-5),
+    ("learning_rate=.5", "learning_rate", 0.5),
+    ("epochs=1_000", "epochs", 1000),
+    ("image_size=null", "image_size", None),
+])
+def test_numbers_are_read_as_written(pair, field, value):
+    config = training.resolve_config(preset="quick", overrides=[pair]).validate()
+    assert getattr(config, field) == value
+
+
+@pytest.mark.parametrize("name, text, expected", [
+    ("null.yaml", "epochs: null\n", "`epochs` cannot be null"),
+    ("syntax.yaml", "epochs: 3\n  batch_size: [\n", r"syntax\.yaml', line 2"),
+    ("tag.yaml", "epochs: !!python/object/apply:os.system ['true']\n", r"tag\.yaml', line 1"),
+    ("nan.json", '{"learning_rate": NaN}', "non-finite"),
+    ("syntax.json", '{"epochs": 3,,}', r"syntax\.json', line 1"),
+    ("deep.json", "[" * 100000, "nested too deeply"),
+    ("binary.yaml", b"\xff\xfe\x00epochs", "not UTF-8"),
+])
+def test_bad_config_files_are_one_line_errors(tmp_path, name, text, expected):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ValueError, match=expected) as error:
+        training.resolve_config(preset="quick", file=str(path)).validate()
+    assert "\n" not in str(error.value)
+
+
+def test_yaml_file_numbers_are_read_as_written(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("learning_rate: 1e-3\nweight_decay: 4e-5\n")
+    config = training.resolve_config(preset="quick", file=str(path)).validate()
+    assert (config.learning_rate, config.weight_decay) == (1e-3, 4e-5)
+
+
+def test_alias_bomb_in_a_config_file_is_refused_quickly(tmp_path):
+    levels = ["a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    for i in range(1, 9):
+        levels.append(f"l{i}: &l{i} [{', '.join(['*' + ('a' if i == 1 else f'l{i - 1}')] * 9)}]")
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(levels).replace("l8: &l8", "devices:") + "\n")
+    with pytest.raises(ValueError):
+        training.resolve_config(preset="quick", file=str(path)).validate()
+
+
+@pytest.mark.parametrize("argv", [
+    ["--set", "epochs=null"], ["--set", "epochs="], ["--set", "learning_rate=.inf"],
+])
+def test_cli_config_errors_have_no_traceback(capsys, argv):
+    assert cli.main(["train", "--dry-run", *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("keras-inception train: error: ") and "Traceback" not in err
+    assert err.count("\n") == 1
+
+
+def test_cli_config_file_syntax_error_has_no_traceback(capsys, tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("epochs: 3\n  x: [\n")
+    assert cli.main(["train", "--dry-run", "--config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "bad.yaml', line 2" in err and err.count("\n") == 1

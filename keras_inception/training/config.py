@@ -13,8 +13,10 @@ listed in ``docs/training.md``.
 import dataclasses
 import difflib
 import json
+import math
 import os
 import re
+import reprlib
 
 import yaml
 
@@ -193,8 +195,10 @@ class TrainConfig:
         """
         from keras_inception import registry
 
-        spec = registry.get_spec(self.model)
         _check_type(self)
+        _require(self.model in registry.list_models(), "model", self.model,
+                 f"must be a registered network ({', '.join(registry.list_models())})")
+        spec = registry.get_spec(self.model)
         _require(bool(self.data), "data", self.data, "must name a dataset source")
         if self.image_size is not None:
             _require(
@@ -267,6 +271,8 @@ class TrainConfig:
                 "save_freq", self.save_freq, "must be 'epoch' or a positive step count",
             )
         _require(self.verbose in (0, 1, 2), "verbose", self.verbose, "must be 0, 1 or 2")
+        _require(all(isinstance(d, str) for d in self.devices), "devices", self.devices,
+                 "must be a list of device names")
         if self.batch_size % num_replicas:
             raise ValueError(
                 f"The global batch_size must be divisible by the {num_replicas} "
@@ -338,11 +344,33 @@ def _preset_overrides(name):
     return dict(PRESETS[name])
 
 
+# A config file is a few dozen lines; anything much larger is not one.
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def load_config_file(path):
-    """Field overrides from a YAML or JSON file (a mapping of field to value)."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    """Field overrides from a YAML or JSON file (a mapping of field to value).
+
+    Raises:
+        ValueError: the file is not a mapping of known fields, is larger than
+            ``MAX_CONFIG_BYTES``, or does not parse; the message names the file
+            and, for syntax errors, the line.
+    """
+    with open(path, "rb") as f:
+        raw = f.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ValueError(
+            f"Config file {path!r} is larger than {MAX_CONFIG_BYTES} bytes; "
+            f"is it a config file? Received: path={path!r}"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"Config file {path!r} is not UTF-8 text (byte {error.start}). "
+            f"Received: path={path!r}"
+        ) from None
+    data = _parse_json(text, path) if path.endswith(".json") else _parse_yaml(text, path)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -351,22 +379,88 @@ def load_config_file(path):
             f"Received: path={path!r}"
         )
     _check_keys(data)
-    return data
+    return {key: _read_number(key, value) for key, value in data.items()}
+
+
+def _parse_json(text, path):
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"Config file {path!r}, line {error.lineno}: {error.msg}. Received: path={path!r}"
+        ) from None
+    except ValueError as error:
+        raise ValueError(f"Config file {path!r}: {error}. Received: path={path!r}") from None
+    except RecursionError:
+        raise ValueError(f"Config file {path!r} is nested too deeply. Received: path={path!r}")
+
+
+def _reject_constant(name):
+    raise ValueError(f"non-finite number {name} in a config file")
+
+
+def _parse_yaml(text, path):
+    # safe_load builds plain scalars, lists and dicts only: a `!!python/...`
+    # tag is a ConstructorError, reported here like a syntax error.
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ValueError(
+            f"Config file {path!r}{where}: {problem}. Received: path={path!r}"
+        ) from None
+    except RecursionError:
+        raise ValueError(f"Config file {path!r} is nested too deeply. Received: path={path!r}")
+
+
+# Numbers as people write them: YAML 1.1 reads `1e-3` (no dot) as a string.
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _read_number(name, value):
+    """``value`` as a number when ``name`` is a numeric field and it is written as one."""
+    if name in _FLOAT_FIELDS | _INT_FIELDS and isinstance(value, str):
+        text = value.strip().replace("_", "")
+        if _NUMBER.match(text):
+            number = float(text)
+            if name in _INT_FIELDS and number.is_integer() and not re.search(r"[.eE]", text):
+                return int(text)
+            return number
+    return value
 
 
 def parse_overrides(pairs):
     """``["epochs=5", "use_ema=true"]`` -> ``{"epochs": 5, "use_ema": True}``.
 
     Values are read as YAML scalars, so numbers, booleans, ``null`` and lists
-    (``devices=[/cpu:0,/cpu:1]``) keep their type.
+    (``devices=[/cpu:0,/cpu:1]``) keep their type; numbers are read as written
+    (``learning_rate=1e-3`` is a float). An empty value (``epochs=``) is an
+    error, not ``null``.
     """
     overrides = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"Overrides must look like key=value. Received: {pair!r}")
-        overrides[key.strip()] = yaml.safe_load(value) if value.strip() else None
-    _check_keys(overrides)
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"Overrides must look like key=value. Received: {_short(pair)}")
+        if not value.strip():
+            raise ValueError(
+                f"`{_key(key)}` needs a value after '='; write {_key(key)}=null to unset an "
+                f"optional field. Received: {_short(pair)}"
+            )
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            problem = getattr(error, "problem", None) or "not a valid value"
+            raise ValueError(f"`{_key(key)}`: {problem}. Received: {_short(pair)}") from None
+        except RecursionError:
+            raise ValueError(
+                f"`{_key(key)}`: nested too deeply. Received: {_short(pair)}"
+            ) from None
+        _check_keys({key: parsed})
+        overrides[key] = _read_number(key, parsed)
     return overrides
 
 
@@ -402,12 +496,17 @@ def data_tag(source):
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 _FLOAT_FIELDS = {n for n, f in _FIELDS.items() if f.type is float}
 _INT_FIELDS = {n for n, f in _FIELDS.items() if f.type is int}
+# Fields whose default is None take null; the others need a value of their type.
+_OPTIONAL_FIELDS = {n for n, f in _FIELDS.items() if f.default is None}
 
 
 def _coerce(name, value):
     """Lets integers stand for floats and lists for tuples, as YAML writes them."""
     if name in _FLOAT_FIELDS and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
     if name == "devices" and isinstance(value, (list, str)):
         return tuple([value] if isinstance(value, str) else value)
     return value
@@ -416,18 +515,28 @@ def _coerce(name, value):
 def _check_keys(data):
     unknown = [k for k in data if k not in _FIELDS]
     if unknown:
-        hints = {k: difflib.get_close_matches(k, _FIELDS, n=1) for k in unknown}
+        hints = {
+            k: difflib.get_close_matches(k, _FIELDS, n=1) if isinstance(k, str) else []
+            for k in unknown
+        }
         hint = "; ".join(f"did you mean {v[0]!r} for {k!r}?" for k, v in hints.items() if v)
         raise ValueError(
-            f"Unknown config field(s) {unknown}. {hint + ' ' if hint else ''}"
-            f"Received: {', '.join(f'{k}={data[k]!r}' for k in unknown)}"
+            f"Unknown config field(s) {_short(unknown)}. {hint + ' ' if hint else ''}"
+            f"Received: {', '.join(f'{_key(k)}={_short(data[k])}' for k in unknown)}"
         )
 
 
 def _check_type(config):
     for name, field in _FIELDS.items():
         value = getattr(config, name)
-        if value is None or field.type is object:
+        if field.type is object:
+            continue
+        if value is None:
+            if name not in _OPTIONAL_FIELDS:
+                raise ValueError(
+                    f"`{name}` cannot be null: it takes {_TYPE_WORDS[field.type]} "
+                    f"(default {field.default!r}). Received: {name}=None"
+                )
             continue
         expected = field.type
         ok = isinstance(value, expected) and not (
@@ -438,13 +547,36 @@ def _check_type(config):
         if not ok:
             raise ValueError(
                 f"`{name}` must be of type {expected.__name__}. "
-                f"Received: {name}={value!r}"
+                f"Received: {name}={_short(value)}"
             )
+        if expected is float and not math.isfinite(value):
+            raise ValueError(f"`{name}` must be a finite number. Received: {name}={value!r}")
+
+
+_TYPE_WORDS = {
+    int: "an integer", float: "a number", str: "a string", bool: "true or false",
+    tuple: "a list",
+}
+
+
+def _key(key):
+    """A field name as typed, or its bounded repr when it is not a plain name."""
+    return key if isinstance(key, str) and key.isidentifier() and len(key) <= 80 else _short(key)
+
+
+def _short(value):
+    """``repr(value)`` cut to one short line, however large or nested ``value`` is."""
+    return _REPR.repr(value)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80
+_REPR.maxlevel = 3
 
 
 def _require(condition, name, value, message):
     if not condition:
-        raise ValueError(f"`{name}` {message}. Received: {name}={value!r}")
+        raise ValueError(f"`{name}` {message}. Received: {name}={_short(value)}")
 
 
 def _require_choice(config, name, choices):
