@@ -7,15 +7,21 @@ palette BMPs. ``inspect_image_file`` looks at each file's header and tail
 cannot be used; ``verify_decodable`` decodes every file with the same
 TensorFlow ops the pipeline uses, to catch corruption in the middle of a file.
 ``report_skipped`` turns the findings into a warning and a log file, so nothing
-is dropped silently.
+is dropped silently. The log goes beside the user's output when a directory is
+given, else into a private per-user cache folder: never under a shared
+temporary directory, where another user could plant a symbolic link.
 """
 
 import collections
 import concurrent.futures
+import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
+import shutil
+import stat
 import struct
 import sys
 import tempfile
@@ -23,15 +29,28 @@ import warnings
 
 import tensorflow as tf
 
+from keras_inception import image_header
+
 # What ``tf.io.decode_image`` reads.
 SUPPORTED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP")
 
-# Non-JPEG images are decoded at full size: above this many pixels (about
-# 120 MB of RGB) they are skipped. JPEGs have no limit: they are downscaled
-# while decoding.
-DEFAULT_MAX_PIXELS = 40_000_000
+# Images whose header claims more pixels (about 120 MB of RGB) are skipped.
+# JPEGs too: the pipeline downscales them while decoding, but a header
+# claiming more is rarely a photograph (a 3 KB file claiming 65000x65000 is
+# bogus), and serving decodes them whole. Raise ``max_pixels`` for larger ones.
+DEFAULT_MAX_PIXELS = image_header.DEFAULT_MAX_PIXELS
+
+# Larger files are skipped unread: no image worth training on is 1 GiB, and
+# reading one would hold it whole in memory.
+MAX_FILE_BYTES = 1 << 30
 
 _PNG_END = b"IEND\xaeB`\x82"
+
+# How much of a file the header check reads: a JPEG's frame header follows
+# its EXIF and ICC segments (64 KiB each at most); a GIF's frames are spread
+# over the whole file (TensorFlow decodes them all), so a GIF is read whole,
+# up to this size.
+_HEADER_BYTES = {"JPEG": 1 << 20, "GIF": 64 << 20}
 
 
 class SkippedFileWarning(UserWarning):
@@ -47,17 +66,7 @@ def sniff_format(head):
     Returns:
         One of ``SUPPORTED_FORMATS``, or ``None`` when the bytes are none of them.
     """
-    if head.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "GIF"
-    if head.startswith(b"BM"):
-        return "BMP"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WEBP"
-    return None
+    return image_header.image_format(head)
 
 
 def inspect_image_file(path, *, max_pixels=DEFAULT_MAX_PIXELS):
@@ -68,36 +77,85 @@ def inspect_image_file(path, *, max_pixels=DEFAULT_MAX_PIXELS):
 
     Args:
         path: the file.
-        max_pixels: largest width x height accepted for non-JPEG images,
-            default ``DEFAULT_MAX_PIXELS``.
+        max_pixels: largest width x height accepted (for a GIF: the pixels
+            of all its frames), default ``DEFAULT_MAX_PIXELS``.
 
     Returns:
         A short reason (``"empty file"``, ``"not an image"``, ...) or ``None``.
     """
-    size = os.path.getsize(path)
-    if size == 0:
-        return "empty file"
-    with open(path, "rb") as f:
-        head = f.read(1078)  # BMP headers with a 256-entry palette
-        f.seek(max(0, size - 16))
-        tail = f.read()
-    fmt = sniff_format(head)
+    reason, size = file_problem(path)
+    if reason is not None:
+        return reason
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1078)  # BMP headers with a 256-entry palette
+            fmt = sniff_format(head)
+            limit = _HEADER_BYTES.get(fmt, 0)
+            if fmt == "GIF" and size > limit:
+                return f"too large: a GIF of {size} bytes (max {limit})"
+            head += f.read(max(0, limit - len(head)))
+            f.seek(max(0, size - 16))
+            tail = f.read()
+    except OSError as error:
+        return os_error_reason(path, error)
     if fmt is None:
         return _unsupported_reason(path)
-    reason = _HEADER_CHECKS[fmt](path, head, size, max_pixels)
+    reason = _check_bmp(head, max_pixels) if fmt == "BMP" else _header_size_problem(
+        head, max_pixels
+    )
     if reason is None and not _TAIL_CHECKS[fmt](head, tail, size):
         reason = decode_error(path)
     return reason
 
 
+def file_problem(path):
+    """Why ``path`` cannot be read as an image file, and its size.
+
+    Follows symbolic links (a tree of links into a pool of images is common)
+    but only to regular files: a link to ``/dev/zero`` or a FIFO would make a
+    reader hang or fill the memory.
+
+    Returns:
+        ``(reason, size)``: ``reason`` is ``None`` for a readable, non-empty
+        regular file of at most ``MAX_FILE_BYTES``.
+    """
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        return os_error_reason(path, error), 0
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file", 0
+    if info.st_size == 0:
+        return "empty file", 0
+    if info.st_size > MAX_FILE_BYTES:
+        return f"too large: {info.st_size} bytes (max {MAX_FILE_BYTES})", info.st_size
+    return None, info.st_size
+
+
+def os_error_reason(path, error):
+    """A short reason for an ``OSError`` met reading ``path`` ("symbolic link loop", ...)."""
+    if error.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if error.errno == errno.ENOENT:
+        return "dangling symbolic link" if os.path.islink(path) else "vanished while being read"
+    return f"unreadable: {error.strerror or error}"
+
+
 def decode_error(path):
     """The TensorFlow error decoding ``path``, in one line, or ``None`` if it decodes."""
     try:
-        _decode_for_check(tf.io.read_file(path))
+        decode_shape(tf.io.read_file(path))
     except tf.errors.InvalidArgumentError as error:
-        message = re.sub(r"\{\{.*?\}\}|\[Op:.*", "", error.message).strip()
-        return "cannot be decoded: " + (message.splitlines() or ["invalid data"])[-1][:200]
+        return "cannot be decoded: " + one_line(error.message)
+    except tf.errors.OpError as error:
+        return "unreadable: " + one_line(error.message)
     return None
+
+
+def one_line(message):
+    """A TensorFlow error message on one short line, without its graph decorations."""
+    message = re.sub(r"\{\{.*?\}\}|\[Op:.*", "", message).strip()
+    return (message.splitlines() or ["invalid data"])[-1][:200]
 
 
 def inspect_files(paths, *, max_pixels=DEFAULT_MAX_PIXELS):
@@ -119,7 +177,7 @@ def verify_decodable(paths):
 
     def check(path):
         # The shape is returned so that the decode is not pruned from the graph.
-        return path, _decode_for_check(tf.io.read_file(path))
+        return path, decode_shape(tf.io.read_file(path))
 
     decoded = tf.data.Dataset.from_tensor_slices(list(paths)).map(
         check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False
@@ -128,37 +186,171 @@ def verify_decodable(paths):
     return {p: decode_error(p) or "cannot be decoded" for p in paths if p not in good}
 
 
-def report_skipped(skipped, *, source, total, log_path=None):
+def report_skipped(skipped, *, source, total, log_path=None, log_dir=None, shown_path=None):
     """Warns about skipped files and lists them in a log file.
 
     Args:
         skipped: ``{path: reason}``.
         source: what was read (shown in the warning).
         total: number of files looked at.
-        log_path: where to write the list, default ``None``: a file under the
-            temporary directory named after ``source``.
+        log_path: where to write the list, default ``None``: ``log_dir`` /
+            ``skipped-<digest of source>.log``.
+        log_dir: the folder of the default log, default ``None``: the private
+            per-user cache folder (``user_cache_dir()``).
+        shown_path: the path the warning names, default ``None``
+            (``log_path``); for a log written into a staging folder that is
+            published under another name.
 
     Returns:
-        The log file's path, or ``None`` when nothing was skipped.
+        The log file's path (``shown_path`` when given), or ``None`` when
+        nothing was skipped or the log could not be written (the warning
+        then says why).
     """
     if not skipped:
         return None
-    if log_path is None:
-        digest = hashlib.sha1(os.path.abspath(str(source)).encode()).hexdigest()[:12]
-        log_path = os.path.join(tempfile.gettempdir(), "keras_inception", f"skipped-{digest}.log")
-    os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
-    with open(log_path, "w", encoding="utf-8") as f:
-        for path in sorted(skipped):
-            f.write(f"{path}\t{skipped[path]}\n")
+    try:
+        if log_path is None:
+            digest = hashlib.sha1(os.path.abspath(str(source)).encode()).hexdigest()[:12]
+            log_path = os.path.join(log_dir or user_cache_dir(), f"skipped-{digest}.log")
+        text = "".join(
+            f"{_log_field(path)}\t{_log_field(skipped[path])}\n" for path in sorted(skipped)
+        )
+        write_atomic(log_path, text.encode("utf-8"))
+        log_path = shown_path or log_path
+        where = f"the list is in {log_path}"
+    except (OSError, ValueError) as error:
+        log_path = None
+        where = f"the list could not be written ({error})"
     kinds = collections.Counter(re.split(r"[:(;]", reason)[0].strip() for reason in skipped.values())
     breakdown = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
     warnings.warn(
-        f"Skipped {len(skipped)} of {total} files in {source} ({breakdown}); "
-        f"the list is in {log_path}",
+        f"Skipped {len(skipped)} of {total} files in {source} ({breakdown}); {where}",
         SkippedFileWarning,
         stacklevel=user_stacklevel(),
     )
     return log_path
+
+
+def _log_field(text):
+    """``text`` on one line of the tab-separated log, whatever a file name holds."""
+    return str(text).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def user_cache_dir():
+    """The private per-user folder of keras_inception's own files, created if needed.
+
+    ``$XDG_CACHE_HOME/keras_inception`` (an absolute ``XDG_CACHE_HOME``), else
+    ``~/.cache/keras_inception``, with mode 0700.
+
+    Raises:
+        ValueError: the folder is a symbolic link, not a folder, or belongs to
+            another user (someone may have planted it).
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(base, "keras_inception")
+    os.makedirs(base, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else (
+            "not a folder" if not stat.S_ISDIR(info.st_mode) else "owned by another user"
+        )
+        raise ValueError(f"The cache folder {path} is {kind}; remove it or set XDG_CACHE_HOME.")
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+def write_atomic(path, content):
+    """Writes ``content`` (bytes) to ``path``: a reader sees the old file or the new one.
+
+    A uniquely named temporary file beside ``path`` (``O_EXCL | O_NOFOLLOW``:
+    never a planted link), flushed and fsynced, given the user's umask, then
+    renamed over ``path`` (a link at ``path`` is replaced, not followed).
+    Temporary files left by a killed writer are removed first.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    prefix = f".{os.path.basename(path)}.tmp-"
+    remove_stale(directory, prefix)
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f"{prefix}{os.getpid()}-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temporary, 0o666 & ~current_umask())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+    fsync_dir(directory)
+
+
+def write_json(path, value):
+    """Writes ``value`` as JSON, atomically (``write_atomic``)."""
+    write_atomic(path, (json.dumps(value, indent=2) + "\n").encode("utf-8"))
+
+
+def fsync_dir(path):
+    """Makes a rename or a new entry in folder ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def current_umask():
+    """The process umask, read without changing it (Linux), else by setting it back."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def remove_stale(directory, prefix):
+    """Removes ``directory/<prefix><pid>-*`` entries whose process is gone.
+
+    The temporary files and staging folders of a killed writer: an entry
+    whose pid still runs belongs to a writer at work and is left alone.
+    """
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        pid = name[len(prefix):].split("-", 1)[0]
+        if not pid.isdigit() or _running(int(pid)):
+            continue
+        path = os.path.join(directory, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+
+
+def _running(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def user_stacklevel():
@@ -174,16 +366,11 @@ def user_stacklevel():
     return level
 
 
-def write_json(path, value):
-    """Writes ``value`` as JSON, atomically (a reader never sees half a file)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2)
-    os.replace(path + ".tmp", path)
+def decode_shape(image_bytes):
+    """The decoded shape of ``image_bytes``, decoding like the pipeline (JPEGs at 1/8 size).
 
-
-def _decode_for_check(image_bytes):
-    """Decodes like the pipeline would; JPEGs at 1/8 size to stay cheap on huge files."""
+    Raises ``tf.errors.InvalidArgumentError`` for bytes that do not decode.
+    """
     return tf.cond(
         tf.io.is_jpeg(image_bytes),
         lambda: tf.shape(tf.io.decode_jpeg(image_bytes, channels=3, ratio=8)),
@@ -209,32 +396,22 @@ def _unsupported_reason(path):
     return f"unsupported format {fmt} (TensorFlow reads {', '.join(SUPPORTED_FORMATS)})"
 
 
-def _too_large(width, height, max_pixels):
-    if width * height > max_pixels:
-        return f"too large: {width}x{height} pixels (max_pixels={max_pixels})"
+def _header_size_problem(data, max_pixels):
+    """Why the header of ``data`` is unusable or too large for ``max_pixels``, or ``None``."""
+    found = image_header.image_dimensions(data)
+    if found is None:
+        return "cannot read the image size from its header (truncated or corrupt)"
+    height, width = found
+    pixels = image_header.decoded_pixels(data)
+    if height == 0 or width == 0:
+        return f"empty image: {width}x{height} pixels"
+    if pixels > max_pixels:
+        frames = "" if pixels == width * height else f", {pixels} pixels in all frames"
+        return f"too large: {width}x{height} pixels{frames} (max_pixels={max_pixels})"
     return None
 
 
-def _check_jpeg(path, head, size, max_pixels):
-    """Any JPEG size is fine: the pipeline downscales huge ones while decoding."""
-    return None
-
-
-def _check_png(path, head, size, max_pixels):
-    if len(head) < 24:
-        return "truncated header"
-    width, height = struct.unpack(">II", head[16:24])
-    return _too_large(width, height, max_pixels)
-
-
-def _check_gif(path, head, size, max_pixels):
-    if len(head) < 10:
-        return "truncated header"
-    width, height = struct.unpack("<HH", head[6:10])
-    return _too_large(width, height, max_pixels)
-
-
-def _check_bmp(path, head, size, max_pixels):
+def _check_bmp(head, max_pixels):
     # TensorFlow's BMP decoder reads uncompressed 8/24/32-bit pixels with a
     # 40+ byte header, and treats 8-bit palette indices as grey levels.
     if len(head) < 54:
@@ -251,29 +428,8 @@ def _check_bmp(path, head, size, max_pixels):
         entries = (head[start + 4 * i:start + 4 * i + 3] for i in range(palette_size))
         if any(entry != bytes((i, i, i)) for i, entry in enumerate(entries)):
             return "8-bit BMP with a colour palette (TensorFlow reads it as grey); convert it to PNG"
-    return _too_large(abs(width), abs(height), max_pixels)
+    return _header_size_problem(head, max_pixels)
 
-
-def _check_webp(path, head, size, max_pixels):
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except Image.DecompressionBombError:
-        return f"too large (max_pixels={max_pixels})"
-    except OSError:
-        return decode_error(path)
-    return _too_large(width, height, max_pixels)
-
-
-_HEADER_CHECKS = {
-    "JPEG": _check_jpeg,
-    "PNG": _check_png,
-    "GIF": _check_gif,
-    "BMP": _check_bmp,
-    "WEBP": _check_webp,
-}
 
 # Whether the file ends where its own header says it does.
 _TAIL_CHECKS = {

@@ -16,6 +16,7 @@ import warnings
 import keras
 import tensorflow as tf
 
+from keras_inception import image_header
 from keras_inception.data import files as files_lib
 from keras_inception.data import preprocessing
 from keras_inception.data import sources as sources_lib
@@ -43,6 +44,8 @@ class DatasetInfo:
         scale: ``True`` for [-1, 1] pixels, ``False`` for 0-255.
         skipped_reasons: ``{path: reason}``.
         skipped_log: the file listing the skipped paths, or ``None``.
+        num_skipped: how many files (or ``"<shard>#<index>"`` records) were
+            left out, ``len(skipped)``.
         label_format: ``"index"`` (int32 labels) or ``"one_hot"`` (float32
             ``[batch, classes]``, with MixUp/CutMix).
     """
@@ -62,6 +65,7 @@ class DatasetInfo:
     skipped_reasons: dict = dataclasses.field(default_factory=dict)
     skipped_log: str = None
     label_format: str = "index"
+    num_skipped: int = 0
 
     @property
     def num_classes(self):
@@ -94,6 +98,8 @@ def build_dataset(
     verify="auto",
     ignore_errors=None,
     skipped_log=None,
+    skipped_log_dir=None,
+    max_pixels=files_lib.DEFAULT_MAX_PIXELS,
     class_names=None,
     data_dir=None,
     download=False,
@@ -146,12 +152,19 @@ def build_dataset(
             can be auto-sharded by file under ``tf.distribute``. Evaluation
             datasets always keep their order.
         verify: ``"auto"`` (default), ``"full"`` or ``"quick"``: how a
-            directory's files are checked before use (``sources``).
+            directory's files or TFRecord shards are checked before use
+            (``sources.open_source``).
         ignore_errors: drop elements that fail to decode instead of stopping,
-            default ``None`` (on when a directory was only header-checked).
-        skipped_log: file listing skipped files, default ``None`` (a file in
-            the temporary directory; its path is in the warning and in
-            ``DatasetInfo.skipped_log``).
+            default ``None`` (on when the source was only header-checked).
+        skipped_log: file listing skipped files, default ``None``
+            (``skipped_log_dir/skipped-<digest>.log``; its path is in the
+            warning and in ``DatasetInfo.skipped_log``).
+        skipped_log_dir: the folder of the default ``skipped_log`` (a training
+            run passes its run directory), default ``None``: the private
+            per-user cache folder (``~/.cache/keras_inception``).
+        max_pixels: largest image (width x height, from its header) used;
+            larger ones are skipped (files) or refused before decoding
+            (records), default ``files.DEFAULT_MAX_PIXELS`` (40 MP).
         class_names: label order to use (e.g. the training run's), default
             ``None``.
         data_dir: TFDS data directory, default ``None``.
@@ -185,7 +198,8 @@ def build_dataset(
     shuffle = training if shuffle is None else shuffle
     src = sources_lib.open_source(
         source, split=split, validation_split=validation_split, seed=seed,
-        verify=verify, skipped_log=skipped_log, class_names=class_names,
+        verify=verify, max_pixels=max_pixels, skipped_log=skipped_log,
+        skipped_log_dir=skipped_log_dir, class_names=class_names,
         data_dir=data_dir, download=download, label_offset=label_offset,
     )
     augment = (augment or src.default_augment) if training else None
@@ -193,9 +207,10 @@ def build_dataset(
     if ignore_errors is None:
         ignore_errors = src.verified == "quick"
         if ignore_errors:
+            what = "records" if src.kind == "tfrecord" else "files"
             warnings.warn(
-                f"The {src.num_examples} files of {src.name} were checked by their "
-                "headers only (verify='quick'); files that fail to decode are "
+                f"The {src.num_examples} {what} of {src.name} were checked by their "
+                "headers only (verify='quick'); ones that fail to read or decode are "
                 "dropped with a TensorFlow warning. Use verify='full' or "
                 "`keras-inception data info --verify full` to list them.",
                 stacklevel=files_lib.user_stacklevel(),
@@ -209,6 +224,9 @@ def build_dataset(
         size=(height, width), shuffle=shuffle, seed=seed, input_context=input_context,
         cache=_resolve_cache(cache, training, src.total_bytes), shuffle_buffer=shuffle_buffer,
     )
+    if "encoded" in ds.element_spec:
+        # Bytes whose header claims too many pixels never reach a decoder.
+        ds = ds.map(_size_checked(max_pixels), num_parallel_calls=tf.data.AUTOTUNE)
     if training:
         recipe = preprocessing.AUGMENTATIONS[augment].kwargs()
         prepare = _train_fn(height, width, recipe, scale=scale and not batch_extras)
@@ -259,7 +277,7 @@ def build_dataset(
         skipped=sorted(src.skipped), split=split, image_size=(height, width),
         batch_size=batch_size, steps_per_epoch=steps, training=training, augment=augment,
         central_fraction=central_fraction, scale=scale, skipped_reasons=dict(src.skipped),
-        skipped_log=src.skipped_log, label_format=label_format,
+        skipped_log=src.skipped_log, label_format=label_format, num_skipped=len(src.skipped),
     )
     return ds, info
 
@@ -329,6 +347,14 @@ def _image_size(image_size, *, model, min_size):
             f"Received: image_size={image_size!r}"
         )
     return size
+
+
+def _size_checked(max_pixels):
+    def check(element):
+        encoded = image_header.tf_check_max_pixels(element["encoded"], max_pixels)
+        return {**element, "encoded": encoded}
+
+    return check
 
 
 def _train_fn(height, width, recipe, *, scale):

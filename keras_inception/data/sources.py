@@ -30,6 +30,10 @@ SHUFFLE_BUFFER = 8192
 # (``verify="auto"``); larger ones get the header check only.
 FULL_VERIFY_LIMIT = 50_000
 
+# TFRecord sets up to this size are read whole once to verify them
+# (``verify="auto"``); larger ones get the framing check only.
+FULL_VERIFY_BYTES = 1 << 30
+
 _VERIFY = ("auto", "full", "quick")
 _SCANS = {}
 _TRAIN_TREE, _VALIDATION_TREES = "train", ("validation", "val")
@@ -85,6 +89,7 @@ def open_source(
     verify="auto",
     max_pixels=files_lib.DEFAULT_MAX_PIXELS,
     skipped_log=None,
+    skipped_log_dir=None,
     class_names=None,
     data_dir=None,
     download=False,
@@ -102,11 +107,16 @@ def open_source(
             digits); 0 uses everything for either split.
         seed: seed of the held-out selection, default 1337.
         verify: ``"auto"`` (default), ``"full"`` or ``"quick"``: how image
-            files in a directory are checked (see ``files``).
-        max_pixels: largest non-JPEG image accepted, default
+            files in a directory are checked (see ``files``), and how TFRecord
+            shards are (``"quick"``: record framing; ``"full"``: also every
+            checksum, example and image; ``"auto"``: full up to
+            ``FULL_VERIFY_BYTES`` of records).
+        max_pixels: largest image (width x height) accepted, default
             ``files.DEFAULT_MAX_PIXELS``.
-        skipped_log: where to list skipped files, default ``None`` (a file in
-            the temporary directory).
+        skipped_log: where to list skipped files, default ``None``
+            (``skipped_log_dir/skipped-<digest>.log``).
+        skipped_log_dir: the folder of the default ``skipped_log``, default
+            ``None`` (the private per-user cache, ``files.user_cache_dir()``).
         class_names: the label order to use, default ``None`` (sorted folder
             names, or the names stored with the records).
         data_dir: TFDS data directory, default ``None`` (TFDS's default).
@@ -116,6 +126,11 @@ def open_source(
 
     Returns:
         A ``Source``.
+
+    Raises:
+        ValueError: a bad argument, a source that cannot be read (a damaged
+            TFRecord shard, no usable image in a class), or fewer than two
+            classes: classification needs at least two.
     """
     if split not in SPLITS:
         raise ValueError(f"`split` must be one of {SPLITS}. Received: split={split!r}")
@@ -143,17 +158,35 @@ def open_source(
                 )
     holdout = dict(split=split, validation_split=validation_split, seed=seed)
     if source == "digits":
-        return digits_source(**holdout)
-    if source.startswith("tfds:"):
-        return tfds_source(source, data_dir=data_dir, download=download, **holdout)
-    if glob.has_magic(source) or os.path.isfile(source) or _holds_records(source):
-        return tfrecord_source(
-            source, class_names=class_names, label_offset=label_offset, **holdout
+        src = digits_source(**holdout)
+    elif source.startswith("tfds:"):
+        src = tfds_source(source, data_dir=data_dir, download=download, **holdout)
+    elif glob.has_magic(source) or os.path.isfile(source) or _holds_records(source):
+        src = tfrecord_source(
+            source, class_names=class_names, label_offset=label_offset, verify=verify,
+            max_pixels=max_pixels, **holdout,
         )
-    return directory_source(
-        source, verify=verify, max_pixels=max_pixels, skipped_log=skipped_log,
-        class_names=class_names, **holdout,
-    )
+    else:
+        src = directory_source(
+            source, verify=verify, max_pixels=max_pixels, skipped_log=skipped_log,
+            skipped_log_dir=skipped_log_dir, class_names=class_names, **holdout,
+        )
+    require_classes(src.class_names, source)
+    return src
+
+
+def require_classes(class_names, source):
+    """Raises ``ValueError`` unless there are at least two classes.
+
+    With one class every prediction is right: a model would "learn" nothing
+    and report 100 % accuracy.
+    """
+    if len(class_names) < 2:
+        raise ValueError(
+            f"Classification needs at least two classes; {source} holds "
+            f"{len(class_names)} ({', '.join(map(str, class_names)) or 'none'}). "
+            f"Received: source={source!r}"
+        )
 
 
 # ---------------------------------------------------------------- directories
@@ -162,11 +195,15 @@ def open_source(
 def list_image_tree(root):
     """Class folders of ``root`` and the files in each (recursively, sorted).
 
-    Hidden files and folders (``.name``) are ignored.
+    Hidden files and folders (``.name``) are ignored. Links to files are
+    listed (and checked like files); links to folders inside a class folder
+    are not followed (a loop would never end) and are reported instead, like
+    folders that cannot be read.
 
     Returns:
-        ``(class_names, {class_name: [path, ...]}, stray_files)``, where
-        ``stray_files`` lie in ``root`` itself, outside any class folder.
+        ``(class_names, {class_name: [path, ...]}, {path: reason})``: the
+        last holds what cannot be used as a listed file, such as files in
+        ``root`` itself, outside any class folder.
     """
     if not os.path.isdir(root):
         raise ValueError(f"The image directory does not exist. Received: source={root!r}")
@@ -179,14 +216,32 @@ def list_image_tree(root):
             f"The image directory holds {what}; expected one folder of images "
             f"per class (root/<class_name>/<image>). Received: source={root!r}"
         )
+    unusable = {path: _stray_reason(path) for path in stray}
+
+    def unreadable(error):
+        unusable[error.filename] = "unreadable folder: " + (error.strerror or str(error))
+
     files = {}
     for name in class_names:
         found = []
-        for folder, dirs, names in os.walk(os.path.join(root, name)):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for folder, dirs, names in os.walk(os.path.join(root, name), onerror=unreadable):
+            visible = sorted(d for d in dirs if not d.startswith("."))
+            links = [d for d in visible if os.path.islink(os.path.join(folder, d))]
+            unusable.update(
+                (os.path.join(folder, d), "link to a folder (not followed)") for d in links
+            )
+            dirs[:] = [d for d in visible if d not in links]
             found.extend(os.path.join(folder, n) for n in sorted(names) if not n.startswith("."))
         files[name] = found
-    return class_names, files, stray
+    return class_names, files, unusable
+
+
+def _stray_reason(path):
+    try:
+        os.stat(path)
+    except OSError as error:
+        return files_lib.os_error_reason(path, error)
+    return "not inside a class folder"
 
 
 def directory_source(
@@ -198,6 +253,7 @@ def directory_source(
     verify="auto",
     max_pixels=files_lib.DEFAULT_MAX_PIXELS,
     skipped_log=None,
+    skipped_log_dir=None,
     class_names=None,
 ):
     """A directory of class folders as a ``Source`` (arguments as ``open_source``)."""
@@ -211,7 +267,7 @@ def directory_source(
     names = class_names or sorted(examples)
     log = files_lib.report_skipped(
         skipped, source=tree, total=sum(map(len, examples.values())) + len(skipped),
-        log_path=skipped_log,
+        log_path=skipped_log, log_dir=skipped_log_dir,
     )
     if not trees:
         examples = holdout_split(examples, validation_split, seed)[split]
@@ -233,7 +289,7 @@ def directory_source(
     return Source(
         name=root, kind="directory", class_names=list(names), num_examples=len(paths),
         make=make, skipped=skipped, skipped_log=log, verified=verified,
-        total_bytes=sum(os.path.getsize(p) for p in paths),
+        total_bytes=sum(files_lib.file_problem(p)[1] for p in paths),
     )
 
 
@@ -254,7 +310,7 @@ def scan_directory(
     Returns:
         ``({class_name: [usable path, ...]}, {skipped path: reason}, verified)``.
     """
-    found, files, stray = list_image_tree(root)
+    found, files, unusable = list_image_tree(root)
     if class_names is not None:
         unknown = sorted(set(found) - set(class_names))
         if unknown:
@@ -265,10 +321,10 @@ def scan_directory(
     all_paths = [p for name in found for p in files[name]]
     if verify == "auto":
         verify = "full" if len(all_paths) <= FULL_VERIFY_LIMIT else "quick"
-    key = (verify, max_pixels, _stamp(stray + all_paths))
+    key = (verify, max_pixels, _stamp(sorted(unusable) + all_paths))
     if key not in _SCANS:
         # The train and validation splits of one tree are built from one scan.
-        skipped = {p: "not inside a class folder" for p in stray}
+        skipped = dict(unusable)
         skipped.update(files_lib.inspect_files(all_paths, max_pixels=max_pixels))
         if verify == "full":
             skipped.update(files_lib.verify_decodable([p for p in all_paths if p not in skipped]))
@@ -286,11 +342,22 @@ def scan_directory(
 
 
 def _stamp(paths):
-    """A digest of the paths with their sizes and modification times."""
+    """A digest of the paths with their sizes and modification times.
+
+    A path that cannot be followed (a dangling link, a loop, a file deleted
+    meanwhile) is stamped by the link itself, or as missing.
+    """
     digest = hashlib.sha1()
     for path in paths:
-        stat = os.stat(path)
-        digest.update(f"{os.path.abspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        try:
+            info = os.stat(path)
+        except OSError:
+            try:
+                info = os.lstat(path)
+            except OSError:
+                digest.update(f"{os.path.abspath(path)}\0missing\n".encode())
+                continue
+        digest.update(f"{os.path.abspath(path)}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
@@ -328,7 +395,8 @@ def split_trees(root):
 
 def _holds_records(path):
     return os.path.isdir(path) and any(
-        e.endswith(_RECORD_SUFFIXES) or "-of-" in e for e in os.listdir(path)
+        e.endswith(_RECORD_SUFFIXES) or "-of-" in e or e == tfrecord.INFO_FILE
+        for e in os.listdir(path)
     )
 
 
@@ -336,41 +404,80 @@ def _holds_records(path):
 
 
 def tfrecord_source(
-    source, *, split="train", validation_split=0.1, seed=1337, class_names=None, label_offset=0
+    source,
+    *,
+    split="train",
+    validation_split=0.1,
+    seed=1337,
+    class_names=None,
+    label_offset=0,
+    verify="auto",
+    max_pixels=files_lib.DEFAULT_MAX_PIXELS,
 ):
     """TFRecord files (a file, a glob or a directory) as a ``Source``.
 
-    A directory with ``train-*`` and ``validation-*`` shards provides both
+    A directory written by ``write_tfrecords`` is read through its
+    ``dataset_info.json``: exactly the shards it lists, with its counts (a
+    shard left over from an earlier conversion is not read). Otherwise a
+    directory with ``train-*`` and ``validation-*`` shards provides both
     splits; other record sets (``train-*`` alone, a file, a glob) are split by
     a seeded hash of each record's file name and position, so the held-out
     records never change.
+
+    Every shard's record framing is checked first (cheap: a seek per record);
+    ``verify="full"`` (or ``"auto"`` up to ``FULL_VERIFY_BYTES``) also reads
+    every record with its checksum, parses it and checks its image (header
+    size against ``max_pixels``, a decode). A damaged shard is an error naming
+    it; a record that is not a usable example is skipped and reported as
+    ``"<shard>#<index>"``.
     """
     directory = source if os.path.isdir(source) else os.path.dirname(source)
     info = tfrecord.read_info(directory) or {}
-    files, by_name = _record_files(source, split)
+    files, by_name = _record_files(source, split, info)
     if not files:
         raise ValueError(f"No TFRecord files found. Received: source={source!r}")
     holdout = None if by_name else (validation_split, seed, split)
     names = class_names or info.get("class_names")
-    count = info.get("splits", {}).get(split, {}).get("num_examples") if by_name else None
+    sizes = [files_lib.file_problem(f)[1] for f in files]
+    if verify == "auto":
+        verify = "full" if sum(sizes) <= FULL_VERIFY_BYTES else "quick"
+    counts, skipped = _check_shards(files, verify, label_offset, max_pixels)
+    count = None
+    if by_name:
+        count = sum(counts) - len(skipped)
+        stated = info.get("splits", {}).get(split, {}).get("num_examples")
+        if stated is not None and stated != sum(counts):
+            raise ValueError(
+                f"{tfrecord.INFO_FILE} in {directory} says {stated} {split} examples; its "
+                f"shards hold {sum(counts)}. Convert the data again. Received: source={source!r}"
+            )
+    bad_keys = sorted(skipped)
 
     def read(shards, *, shuffle=False, seed=None, cycle=1):
         listed = tf.data.Dataset.from_tensor_slices(shards)
         if shuffle:
             listed = listed.shuffle(len(shards), seed=seed, reshuffle_each_iteration=True)
+        bad = _key_table(bad_keys)
         return listed.interleave(
-            lambda f: _held_out(tf.data.TFRecordDataset(f), f, holdout),
+            lambda f: _held_out(tf.data.TFRecordDataset(f), f, holdout, bad),
             cycle_length=cycle, num_parallel_calls=tf.data.AUTOTUNE,
         )
 
     if names is None or count is None:
-        count, top_label = read(files).map(
-            lambda r: tfrecord.parse_example(r, label_offset)["label"],
-            num_parallel_calls=tf.data.AUTOTUNE,
-        ).reduce(
-            (tf.constant(0, tf.int64), tf.constant(-1, tf.int32)),
-            lambda state, label: (state[0] + 1, tf.maximum(state[1], label)),
-        )
+        try:
+            count, top_label = read(files).map(
+                lambda r: tfrecord.parse_example(r, label_offset)["label"],
+                num_parallel_calls=tf.data.AUTOTUNE,
+            ).reduce(
+                (tf.constant(0, tf.int64), tf.constant(-1, tf.int32)),
+                lambda state, label: (state[0] + 1, tf.maximum(state[1], label)),
+            )
+        except tf.errors.OpError as error:
+            raise ValueError(
+                f"The TFRecord files hold records that are not image examples "
+                f"({files_lib.one_line(error.message)}); run `keras-inception data info "
+                f"--verify full` to list them. Received: source={source!r}"
+            ) from None
         count = int(count)
         names = names or [str(i) for i in range(int(top_label) + 1)]
     if count == 0:
@@ -392,14 +499,45 @@ def tfrecord_source(
 
     return Source(
         name=source, kind="tfrecord", class_names=list(names), num_examples=count,
-        make=make, total_bytes=sum(os.path.getsize(f) for f in files),
+        make=make, skipped=skipped, verified=verify, total_bytes=sum(sizes),
         file_sharded=len(files) > 1,
     )
 
 
-def _record_files(source, split):
+def _check_shards(files, verify, label_offset, max_pixels):
+    """Per-shard record counts and ``{"<shard>#<index>": reason}`` of unusable records.
+
+    Raises:
+        ValueError: a shard is truncated, unreadable or fails a checksum.
+    """
+    key = ("records", verify, label_offset, max_pixels, _stamp(files))
+    if key not in _SCANS:
+        counts, skipped = [], {}
+        for path in files:
+            count, problem = (
+                tfrecord.check_records(path) if verify == "full" else tfrecord.check_framing(path)
+            )
+            if problem:
+                raise ValueError(
+                    f"The TFRecord shard {path} is damaged ({problem}); convert the data "
+                    f"again, or remove the shard. Received: source={path!r}"
+                )
+            counts.append(count)
+            if verify == "full":
+                skipped.update(tfrecord.check_examples(path, label_offset, max_pixels))
+        _SCANS[key] = counts, skipped
+    counts, skipped = _SCANS[key]
+    return list(counts), dict(skipped)
+
+
+def _record_files(source, split, info):
     """The record files of ``split`` and whether they were chosen by their name."""
     if os.path.isdir(source):
+        listed = _listed_shards(source, info)
+        if listed:
+            if all(s in listed for s in SPLITS):
+                return listed[split], True
+            return listed["train"], False
         named = {s: sorted(glob.glob(os.path.join(source, f"{s}-*"))) for s in SPLITS}
         if all(named.values()):
             return named[split], True
@@ -415,21 +553,76 @@ def _record_files(source, split):
     return sorted(glob.glob(source)), False
 
 
-def _held_out(records, filename, holdout):
-    """Keeps the records of one split, chosen by a seeded hash of (file, position)."""
-    if holdout is None:
-        return records
-    validation_split, seed, split = holdout
-    if validation_split == 0:
+def _listed_shards(directory, info):
+    """``{split: [path, ...]}`` of the shards ``dataset_info.json`` lists, or ``None``.
+
+    Raises:
+        ValueError: a listed name is not a plain file name of ``directory``,
+            or the file is missing.
+    """
+    splits = info.get("splits")
+    if not isinstance(splits, dict) or "train" not in splits:
+        return None
+    listed = {}
+    for split, entry in splits.items():
+        names = entry.get("files") if isinstance(entry, dict) else None
+        if names is None:
+            return None
+        if split not in SPLITS or not isinstance(names, list) or not names:
+            raise ValueError(
+                f"{tfrecord.INFO_FILE} in {directory} has a bad entry for split {split!r}. "
+                f"Received: source={directory!r}"
+            )
+        for name in names:
+            bad = not isinstance(name, str) or os.path.basename(name) != name or name in (
+                "", ".", ".."
+            )
+            if bad or not os.path.isfile(os.path.join(directory, name)):
+                what = "is not a file name in that folder" if bad else "is missing"
+                raise ValueError(
+                    f"{tfrecord.INFO_FILE} in {directory} lists the shard {name!r}, which "
+                    f"{what}. Received: source={directory!r}"
+                )
+        listed[split] = [os.path.join(directory, name) for name in names]
+    return listed
+
+
+def _key_table(keys):
+    """A lookup of ``"<shard basename>#<index>"`` keys (1 = listed), or ``None`` when empty."""
+    if not keys:
+        return None
+    keys = [os.path.basename(k.rsplit("#", 1)[0]) + "#" + k.rsplit("#", 1)[1] for k in keys]
+    return tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(keys, tf.ones([len(keys)], tf.int32)), 0
+    )
+
+
+def _held_out(records, filename, holdout, bad=None):
+    """Keeps the records of one split, chosen by a seeded hash of (file, position).
+
+    Records listed in the ``bad`` table (unusable examples found by a full
+    check) are dropped first.
+    """
+    if holdout is None and bad is None:
         return records
     basename = tf.strings.split(filename, os.sep)[-1]
+    records = records.enumerate()
+    if bad is not None:
+        records = records.filter(
+            lambda index, _: bad.lookup(tf.strings.format("{}#{}", (basename, index))) == 0
+        )
+    if holdout is not None and holdout[0] != 0:
+        validation_split, seed, split = holdout
 
-    def keep(index, _):
-        key = tf.strings.format("{}:{}:{}", (seed, basename, index))
-        in_validation = tf.strings.to_hash_bucket_fast(key, 10_000) < int(validation_split * 10_000)
-        return in_validation if split == "validation" else tf.logical_not(in_validation)
+        def keep(index, _):
+            key = tf.strings.format("{}:{}:{}", (seed, basename, index))
+            in_validation = tf.strings.to_hash_bucket_fast(key, 10_000) < int(
+                validation_split * 10_000
+            )
+            return in_validation if split == "validation" else tf.logical_not(in_validation)
 
-    return records.enumerate().filter(keep).map(lambda _, record: record)
+        records = records.filter(keep)
+    return records.map(lambda _, record: record)
 
 
 # ---------------------------------------------------------------- TFDS

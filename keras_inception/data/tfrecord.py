@@ -11,19 +11,153 @@ Each record is a ``tf.train.Example`` with
 TF-slim's ImageNet records number the classes from 1 (0 is "background"):
 read them with ``label_offset=1``. The writer numbers them from 0, names the
 shards ``train-00000-of-00008.tfrecord`` / ``validation-...`` and writes
-``dataset_info.json`` (class names, example counts) next to them, so readers
-need not scan the records.
+``dataset_info.json`` (class names, example counts, shard files) next to them;
+readers read exactly the shards it lists.
+
+A record on disk is ``length`` (uint64), the masked CRC-32C of the length,
+``length`` bytes of data, and the masked CRC-32C of the data.
+``check_framing`` walks the length fields alone (a seek per record: it finds a
+truncated shard or a damaged length without reading the data);
+``check_records`` reads everything, checksums included.
 """
 
 import json
 import os
+import struct
 
 import numpy as np
 import tensorflow as tf
 
+from keras_inception import faults
+from keras_inception import image_header
 from keras_inception.data import files as files_lib
 
 INFO_FILE = "dataset_info.json"
+
+_MAX_INFO_BYTES = 64 << 20
+_HEADER = 12  # uint64 length + uint32 masked CRC of the length
+_FOOTER = 4  # uint32 masked CRC of the data
+
+
+def _crc32c_table():
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+        table.append(crc)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def masked_crc32c(data):
+    """The CRC-32C (Castagnoli) of ``data``, masked as TFRecord files store it."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = _CRC32C[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def check_framing(path):
+    """Walks the record headers of a TFRecord file (uncompressed).
+
+    Returns:
+        ``(num_records, problem)``: ``problem`` is ``None`` for a well-framed
+        file, else a one-line description with the byte offset; ``num_records``
+        counts the records before it.
+    """
+    count, offset = 0, 0
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            while offset < size:
+                f.seek(offset)
+                header = f.read(_HEADER)
+                if len(header) < _HEADER:
+                    return count, f"truncated: record {count} header cut at byte {offset}"
+                length, length_crc = struct.unpack("<QI", header)
+                if masked_crc32c(header[:8]) != length_crc:
+                    return count, f"corrupt: record {count} length field damaged at byte {offset}"
+                end = offset + _HEADER + length + _FOOTER
+                if end > size:
+                    return count, (
+                        f"truncated: record {count} at byte {offset} needs {end} bytes, "
+                        f"the file has {size}"
+                    )
+                count, offset = count + 1, end
+    except OSError as error:
+        return count, f"unreadable: {error.strerror or error}"
+    return count, None
+
+
+def check_examples(path, label_offset=0, max_pixels=None):
+    """``{"<path>#<index>": reason}`` of the records that are not usable image examples.
+
+    Each record is parsed, its label checked (>= 0 after ``label_offset``),
+    its image's header size checked against ``max_pixels`` and the image
+    decoded (JPEGs at 1/8 size), in parallel; the failing records are then
+    looked at one by one for their reason. Call on a file that passed
+    ``check_records``.
+    """
+    max_pixels = max_pixels or image_header.DEFAULT_MAX_PIXELS
+
+    def check(index, record):
+        example = parse_example(record, label_offset)
+        encoded = image_header.tf_check_max_pixels(example["encoded"], max_pixels)
+        with tf.control_dependencies([tf.debugging.assert_non_negative(example["label"])]):
+            return index, files_lib.decode_shape(encoded)
+
+    good = tf.data.TFRecordDataset(path).enumerate().map(
+        check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False
+    ).ignore_errors()
+    good = {int(index) for index, _ in good.as_numpy_iterator()}
+    bad = {}
+    for index, record in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):
+        if index not in good:
+            bad[f"{path}#{index}"] = _example_problem(record, label_offset, max_pixels)
+    return bad
+
+
+def _example_problem(record, label_offset, max_pixels):
+    """Why one serialized record is not a usable example (a short reason)."""
+    try:
+        example = parse_example(record, label_offset)
+    except tf.errors.OpError as error:
+        return "not an image example: " + files_lib.one_line(error.message)
+    if int(example["label"]) < 0:
+        return f"negative label {int(example['label'])} (label_offset={label_offset})"
+    encoded = example["encoded"].numpy()
+    try:
+        image_header.check_max_pixels(encoded, max_pixels)
+    except ValueError as error:
+        return str(error)
+    try:
+        files_lib.decode_shape(encoded)
+    except tf.errors.OpError as error:
+        return "cannot be decoded: " + files_lib.one_line(error.message)
+    return "cannot be decoded"
+
+
+def check_records(path):
+    """Reads every record of a TFRecord file with TensorFlow, checksums included.
+
+    Returns:
+        ``(num_records, problem)`` as ``check_framing``.
+    """
+    count, problem = check_framing(path)
+    if problem:
+        return count, problem
+    count = 0
+    try:
+        for _ in tf.data.TFRecordDataset(path, buffer_size=1 << 20):
+            count += 1
+    except tf.errors.OpError as error:
+        message = error.message.split("[Op:")[0].split("}}")[-1].strip()
+        return count, f"corrupt: record {count} fails its checksum ({message[:120]})"
+    return count, None
 
 _BOX_KEYS = tuple(f"image/object/bbox/{k}" for k in ("ymin", "xmin", "ymax", "xmax"))
 
@@ -90,17 +224,18 @@ def shard_names(split, num_shards):
 def write_shards(out_dir, split, examples, num_shards):
     """Writes ``examples`` (``(path, label, class_name)``) round-robin into shards.
 
-    Each shard is written under a temporary name and renamed when complete, so
-    a reader never sees half a shard.
+    Meant for a private staging folder (``write_tfrecords`` publishes it
+    whole): each shard is flushed and fsynced once complete.
 
     Returns:
         The shard file names.
     """
     names = shard_names(split, num_shards)
-    writers = [tf.io.TFRecordWriter(os.path.join(out_dir, n + ".tmp")) for n in names]
+    writers = [tf.io.TFRecordWriter(os.path.join(out_dir, n)) for n in names]
     try:
         for i, (path, label, class_name) in enumerate(examples):
-            image_bytes = tf.io.gfile.GFile(path, "rb").read()
+            with open(path, "rb") as f:
+                image_bytes = f.read(files_lib.MAX_FILE_BYTES + 1)
             height, width = image_size(image_bytes)
             writers[i % num_shards].write(make_example(
                 image_bytes, label, class_name=class_name,
@@ -111,26 +246,48 @@ def write_shards(out_dir, split, examples, num_shards):
         for writer in writers:
             writer.close()
     for name in names:
-        os.replace(os.path.join(out_dir, name + ".tmp"), os.path.join(out_dir, name))
+        with open(os.path.join(out_dir, name), "rb+") as f:
+            os.fsync(f.fileno())
+        faults.point("data_convert.shard_written")
     return names
 
 
 def image_size(image_bytes):
-    """``(height, width)`` of an encoded image; JPEGs without decoding."""
-    if files_lib.sniff_format(image_bytes[:12]) == "JPEG":
-        shape = tf.io.extract_jpeg_shape(image_bytes)
-    else:
-        shape = tf.shape(tf.io.decode_image(image_bytes, channels=3, expand_animations=False))
-    return int(shape[0]), int(shape[1])
+    """``(height, width)`` of an encoded image, from its header.
+
+    Raises:
+        ValueError: the header gives no size.
+    """
+    size = image_header.image_dimensions(image_bytes)
+    if size is None:
+        raise ValueError("cannot read the image size from its header")
+    return size
 
 
 def read_info(directory):
-    """The writer's ``dataset_info.json`` in ``directory``, or ``None``."""
+    """The writer's ``dataset_info.json`` in ``directory``, or ``None``.
+
+    Raises:
+        ValueError: the file is not a JSON object (or is absurdly large).
+    """
     path = os.path.join(directory, INFO_FILE)
     if not os.path.isfile(path):
         return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        if os.path.getsize(path) > _MAX_INFO_BYTES:
+            raise ValueError("larger than 64 MiB")
+        with open(path, encoding="utf-8") as f:
+            info = json.load(f)
+        if not isinstance(info, dict):
+            raise ValueError("not a JSON object")
+        names = info.get("class_names")
+        if names is not None and not (
+            isinstance(names, list) and all(isinstance(n, str) for n in names)
+        ):
+            raise ValueError("class_names is not a list of strings")
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise ValueError(f"{path} is unreadable ({str(error)[:200]}). Received: source={directory!r}") from None
+    return info
 
 
 def write_info(directory, info):
