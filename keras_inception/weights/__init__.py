@@ -10,7 +10,9 @@
 
 Registry weights are found or downloaded by ``download.fetch`` (see there for
 ``$KERAS_INCEPTION_WEIGHTS`` and offline use); TF-slim archives are converted
-on first use and the result cached next to them. As in ``keras.applications``,
+on first use and the result cached next to them, with a ``.sha256`` sidecar
+checked on every load. A broken or hostile file of any kind is refused with one
+``ValueError`` line naming it (see ``files``). As in ``keras.applications``,
 ``include_top=False`` drops the classifier, and ``classes`` must match the
 published classifier when ``include_top=True`` (1000, or 1001 to keep TF-slim's
 background class 0, which shifts ImageNet class ``i`` to output ``i + 1``).
@@ -19,7 +21,11 @@ background class 0, which shifts ImageNet class ``i`` to output ``i + 1``).
 import functools
 import os
 
+import h5py
+
+from keras_inception import faults
 from keras_inception.weights import download
+from keras_inception.weights import files
 from keras_inception.weights import keras_applications
 from keras_inception.weights import slim
 from keras_inception.weights import store
@@ -109,20 +115,38 @@ def record_weights(record, model=None, *, include_top=True):
     """The ``NamedWeights`` of a registry record, fetched (and converted) as needed.
 
     ``model`` (the model to fill) is needed for ``keras.applications`` records,
-    whose files are matched to the model's layers by order.
+    whose files are matched to the model's layers by order. TF-slim archives
+    are converted once; the converted file is cached with its ``.sha256``
+    sidecar and checked against it on every later load. An archive without a
+    published checksum is pinned only once its conversion has succeeded.
     """
-    path = download.fetch(record.file_for(include_top))
+    file = record.file_for(include_top)
     if not record.is_slim:
-        return keras_applications.convert(path, model)
+        return keras_applications.convert(download.fetch(file), model)
     converted = download.cache_path(
         download.CACHE_SUBDIR, "keras_inception",
         f"{record.model}_{record.tag}.v{_CONVERSION_VERSION}.weights.h5",
     )
     if os.path.exists(converted):
-        return NamedWeights.load(converted)
-    named = slim.convert_archive(path, record.model)
+        if files.read_checksum(converted) is not None:
+            return NamedWeights.load(converted)
+        # Published but never checksummed: a conversion killed before its end.
+        os.remove(converted)
+    path, digest = download.fetch_unpinned(file)
+    try:
+        named = slim.convert_archive(path, record.model)
+    except ValueError as error:
+        if digest is None:
+            raise
+        raise ValueError(
+            f"{error} {path} was not pinned: if it is a truncated download, delete it "
+            "and it is downloaded again on next use."
+        ) from None
+    faults.point("convert.archive_converted")
     os.makedirs(os.path.dirname(converted), exist_ok=True)
     named.save(converted)
+    if digest is not None:
+        download.pin(file, digest)
     return named
 
 
@@ -137,12 +161,13 @@ def read_weights(path, model, model_name, *, exclude=None):
         exclude: for TF-slim checkpoints, a regular expression of variables to skip.
 
     Raises:
-        ValueError: the file is of no supported kind.
+        ValueError: the file is of no supported kind, or is truncated or corrupt.
     """
     path = os.fspath(path)
-    if store.is_named_weights_file(path):
+    kind = _hdf5_kind(path)
+    if kind == "named":
         return NamedWeights.load(path)
-    if keras_applications.is_keras_file(path):
+    if kind == "keras":
         if model is None:
             raise ValueError(
                 "A keras.applications weights file is matched to a model's layers "
@@ -151,7 +176,7 @@ def read_weights(path, model, model_name, *, exclude=None):
         return keras_applications.convert(path, model)
     if slim.is_archive(path):
         return slim.convert_archive(path, model_name, exclude=exclude)
-    if slim.is_checkpoint(path):
+    if kind is None and slim.is_checkpoint(path):
         return slim.convert(path, model_name, exclude=exclude)
     raise ValueError(
         "Unsupported weights file: expected a keras.applications .h5/.weights.h5, "
@@ -181,8 +206,9 @@ def convert_weights(
         depth_multiplier: width multiplier of the checkpoint's network, default 1.0.
 
     Returns:
-        A report: ``out``, ``model``, ``classes``, ``label_offset``, ``heads``,
-        ``variables`` (number written), ``params`` and ``dropped`` layers.
+        A report: ``out``, ``sha256`` (of ``out``, also in ``<out>.sha256``),
+        ``model``, ``classes``, ``label_offset``, ``heads``, ``variables``
+        (number written), ``params`` and ``dropped`` layers.
     """
     from keras_inception import models  # noqa: F401  (registers the builders)
     from keras_inception.registry import get_model
@@ -194,9 +220,10 @@ def convert_weights(
         named = record_weights(record)
     else:
         path = download.fetch(record.file) if record is not None else os.fspath(source)
-        if keras_applications.is_keras_file(path) and not store.is_named_weights_file(path):
+        if _hdf5_kind(path) == "keras":
             model = build(include_top="dense" in keras_applications.read_keras_file(path))
         named = read_weights(path, model, model_name, exclude=exclude)
+    faults.point("convert.source_read")
     if model is None:
         classes = named.classes
         if classes is not None and not keep_background:
@@ -210,11 +237,27 @@ def convert_weights(
     written = NamedWeights.from_model(model, label_offset=offset, source=str(source))
     written.save(out)
     return {
-        "out": os.fspath(out), "model": model_name, "classes": written.classes,
-        "label_offset": offset, "heads": list(written.heads),
+        "out": os.fspath(out), "sha256": files.read_checksum(out), "model": model_name,
+        "classes": written.classes, "label_offset": offset, "heads": list(written.heads),
         "variables": report["assigned"], "params": model.count_params(),
         "dropped": report["dropped"],
     }
+
+
+def _hdf5_kind(path):
+    """``"named"`` (``keras-inception convert``), ``"keras"``, ``"hdf5"`` (neither) or ``None``.
+
+    ``None`` when ``path`` is not an HDF5 file at all.
+
+    Raises:
+        ValueError: an HDF5 file that is truncated or corrupt.
+    """
+    if not (os.path.isfile(path) and h5py.is_hdf5(path)):
+        return None
+    with files.reading(path, "HDF5 weights file"), h5py.File(path, "r") as f:
+        if f.attrs.get("format") == store.FORMAT:
+            return "named"
+        return "keras" if keras_applications.is_keras_layout(f) else "hdf5"
 
 
 def _is_local(path):

@@ -22,7 +22,7 @@ import re
 import h5py
 from keras import layers as keras_layers
 
-from keras_inception.weights import store
+from keras_inception.weights import files, store
 
 # The weighted layer classes of the family, by the key Keras 3 files use for them.
 _CLASS_KEYS = {
@@ -34,13 +34,9 @@ _CLASS_KEYS = {
 _KERAS3_KEY = re.compile(r"^(?P<cls>[a-z_0-9]+?)(?:_(?P<n>\d+))?$")
 
 
-def is_keras_file(path):
-    """Whether ``path`` is an HDF5 file in a layout this converter reads."""
-    try:
-        with h5py.File(path, "r") as f:
-            return _legacy_group(f) is not None or "layers" in f
-    except OSError:
-        return False
+def is_keras_layout(f):
+    """Whether the open HDF5 file ``f`` is in the legacy or the Keras 3 layout."""
+    return _legacy_group(f) is not None or "layers" in f
 
 
 def read_keras_file(path):
@@ -51,14 +47,16 @@ def read_keras_file(path):
         model order.
 
     Raises:
-        ValueError: the file is in neither layout.
+        ValueError: the file is in neither layout, is truncated or corrupt, or
+            holds something besides numeric arrays (see ``files.vet_hdf5``).
     """
-    with h5py.File(path, "r") as f:
+    with files.reading(path, "Keras weights file"), h5py.File(path, "r") as f:
+        files.vet_hdf5(f, path)
         group = _legacy_group(f)
         if group is not None:
-            return _read_legacy(group)
+            return _read_legacy(group, path)
         if "layers" in f:
-            return _read_keras3(f["layers"])
+            return _read_keras3(f["layers"], path)
     raise ValueError(
         "Not a Keras weights file (neither the legacy HDF5 layout nor the "
         f"Keras 3 .weights.h5 layout). Received: path={path!r}"
@@ -143,15 +141,17 @@ def _legacy_group(f):
     return None
 
 
-def _read_legacy(group):
+def _read_legacy(group, path):
     entries = {}
     for raw in group.attrs["layer_names"]:
         name = _text(raw)
         layer = group[name]
+        if not isinstance(layer, h5py.Group):
+            raise ValueError(f"Layer {name!r} of {path!r} is not a group of weights.")
         weight_names = [_text(w) for w in layer.attrs.get("weight_names", [])]
         if not weight_names:
             continue
-        arrays = [layer[w][()] for w in weight_names]
+        arrays = [_array(layer[w], path) for w in weight_names]
         entries.setdefault(_legacy_class_key(weight_names, arrays), []).append((name, arrays))
     return entries
 
@@ -165,19 +165,25 @@ def _legacy_class_key(weight_names, arrays):
     return "conv2d" if arrays[0].ndim == 4 else "dense"
 
 
-def _read_keras3(group):
+def _read_keras3(group, path):
     numbered = {}
     for key, layer in group.items():
         match = _KERAS3_KEY.match(key)
-        if match is None or "vars" not in layer or not len(layer["vars"]):
+        variables = layer.get("vars") if isinstance(layer, h5py.Group) else None
+        if match is None or not isinstance(variables, h5py.Group) or not len(variables):
             continue
-        variables = layer["vars"]
-        arrays = [variables[str(i)][()] for i in range(len(variables))]
+        arrays = [_array(variables[str(i)], path) for i in range(len(variables))]
         numbered.setdefault(match["cls"], []).append((int(match["n"] or 0), key, arrays))
     return {
         cls: [(key, arrays) for _, key, arrays in sorted(items)]
         for cls, items in numbered.items()
     }
+
+
+def _array(item, path):
+    if not isinstance(item, h5py.Dataset):
+        raise ValueError(f"{item.name!r} of {path!r} is not an array of weights.")
+    return item[()]
 
 
 def _text(value):

@@ -22,16 +22,18 @@ a 1000-class model or keeps it for ``classes=1001`` (then output ``i + 1`` is
 ImageNet class ``i``).
 """
 
+import bz2
 import dataclasses
+import gzip
+import lzma
 import os
 import re
 import tarfile
-import tempfile
 
 import numpy as np
 import tensorflow as tf
 
-from keras_inception.weights import store
+from keras_inception.weights import files, store
 
 # Keras variable name -> TF-slim variable name, within a unit's scope.
 VARIABLES = {
@@ -54,6 +56,12 @@ _CONTAINER = re.compile(r"(mixed_\d+[a-z]|branch_\d+|block\d+_\d+|aux(?:_\d+)?)(
 _AUX_CLASSIFIER = re.compile(r"AuxLogits(_\d+)?/Logits")
 # ImageNet's 1000 classes plus TF-slim's background class 0.
 SLIM_IMAGENET_CLASSES = 1001
+# Archives: the files of a checkpoint, the compressions read, and bounds.
+_CHECKPOINT_FILE = re.compile(r"\.ckpt($|\.|-)|\.index$|\.data-\d+")
+_DECOMPRESSORS = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.open}
+_TAR_MAGIC, _TAR_MAGIC_OFFSET = b"ustar", 257
+_MAX_MEMBERS = 10_000
+_READ_CHUNK = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,26 +186,45 @@ def convert(checkpoint, model_name, *, label_offset=None, exclude=None):
     prefix = find_checkpoint(checkpoint)
     try:
         reader = tf.train.load_checkpoint(prefix)
+        shapes = reader.get_variable_to_shape_map()
+        dtypes = reader.get_variable_to_dtype_map()
     except (ValueError, tf.errors.OpError) as error:
         raise ValueError(
-            f"Cannot read a TF checkpoint at {prefix!r} ({error}). "
+            f"Cannot read a TF checkpoint at {prefix!r} ({files.one_line(error)}). "
             f"Received: checkpoint={checkpoint!r}"
         ) from None
-    units, unknown = {}, []
-    for key in sorted(reader.get_variable_to_shape_map()):
+    wanted, unknown = {}, []
+    budget = files.ByteBudget(prefix)
+    for key in sorted(shapes):
         if _TRAINING_STATE.search(key) or (exclude and re.search(exclude, key)):
             continue
         parsed = _parse(key, names)
         if parsed is None:
             unknown.append(key)
             continue
-        path, variable = parsed
-        units.setdefault(path, {})[variable] = reader.get_tensor(key)
+        dtype = dtypes[key]
+        if not (dtype.is_floating or dtype.is_integer):
+            raise ValueError(
+                f"Checkpoint variable {key!r} holds {dtype.name} data, not numbers. "
+                f"Received: checkpoint={checkpoint!r}"
+            )
+        budget.take(np.prod(shapes[key], dtype=np.float64) * dtype.size, f"variable {key!r}")
+        wanted[key] = parsed
     if unknown:
         raise ValueError(
             f"{len(unknown)} variables of the checkpoint are not {names.scope} "
             f"weights: {', '.join(unknown[:12])}. Received: checkpoint={checkpoint!r}"
         )
+    units = {}
+    for key, (path, variable) in wanted.items():
+        try:
+            units.setdefault(path, {})[variable] = reader.get_tensor(key)
+        except (ValueError, tf.errors.OpError) as error:
+            raise ValueError(
+                f"Cannot read variable {key!r} of the TF checkpoint at {prefix!r}: its data "
+                f"file is truncated or corrupt ({files.one_line(error)}). "
+                f"Received: checkpoint={checkpoint!r}"
+            ) from None
     layers, origin = {}, {}
     for path, variables in units.items():
         unit = _our_unit(path, names)
@@ -292,36 +319,113 @@ def find_checkpoint(path):
 
 
 def is_archive(path):
-    """Whether ``path`` is a tar archive (the TF-slim ``.tar.gz`` releases)."""
-    return os.path.isfile(path) and tarfile.is_tarfile(path)
+    """Whether ``path`` is a tar archive (the TF-slim ``.tar.gz`` releases), maybe compressed.
+
+    A gzip, bzip2 or xz file counts as an archive without being opened, so
+    that a truncated one is reported as such by ``extract_checkpoint``.
+    """
+    if not os.path.isfile(path):
+        return False
+    with open(path, "rb") as f:
+        head = f.read(_TAR_MAGIC_OFFSET + len(_TAR_MAGIC))
+    if head.startswith(tuple(_DECOMPRESSORS)):
+        return True
+    return head[_TAR_MAGIC_OFFSET:].startswith(_TAR_MAGIC)
 
 
-def extract_checkpoint(archive, directory):
+def extract_checkpoint(archive, directory, *, limit=None):
     """Extracts the checkpoint files of a TF-slim ``.tar.gz`` into ``directory``.
 
-    Only checkpoint files are extracted, each under its base name, so the
-    archive cannot write outside ``directory``.
+    Only regular checkpoint files are extracted, each under its base name; an
+    archive with a member that could write outside ``directory`` if extracted
+    (an absolute path, a ``..`` component, a link, a device or FIFO) is
+    refused whole, as is one whose content expands past ``limit`` bytes
+    (default ``files.MAX_WEIGHTS_BYTES``) or that is truncated or corrupt.
 
     Returns:
         The checkpoint prefix.
+
+    Raises:
+        ValueError: the archive is refused; the message says why.
     """
-    with tarfile.open(archive, "r:*") as tar:
-        for member in tar.getmembers():
-            name = os.path.basename(member.name)
-            if member.isfile() and re.search(r"\.ckpt($|\.|-)|\.index$|\.data-\d+", name):
+    archive = os.fspath(archive)
+    budget = files.ByteBudget(archive, limit)
+    extracted = set()
+    with files.reading(archive, "TF-slim archive"), _BoundedReader(archive, budget) as stream:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            for count, member in enumerate(tar, 1):
+                problem = _unsafe_member(member)
+                if problem or count > _MAX_MEMBERS:
+                    raise ValueError(
+                        f"Refusing archive {archive!r}: "
+                        + (f"member {member.name!r} {problem}." if problem
+                           else f"more than {_MAX_MEMBERS} members.")
+                    )
+                name = os.path.basename(member.name)
+                if not (member.isfile() and _CHECKPOINT_FILE.search(name)):
+                    continue
+                if name in extracted:
+                    raise ValueError(
+                        f"Refusing archive {archive!r}: two members are named {name!r}."
+                    )
+                extracted.add(name)
                 target = os.path.join(directory, name)
-                with tar.extractfile(member) as src, open(target, "wb") as dst:
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                with tar.extractfile(member) as src, os.fdopen(
+                    os.open(target, flags, 0o600), "wb"
+                ) as dst:
                     while chunk := src.read(1 << 20):
                         dst.write(chunk)
     return find_checkpoint(directory)
 
 
 def convert_archive(archive, model_name, **kwargs):
-    """``convert`` on the checkpoint inside a TF-slim ``.tar.gz``, extracted to a temporary dir."""
-    with tempfile.TemporaryDirectory(prefix="keras_inception_slim_") as directory:
+    """``convert`` on the checkpoint inside a TF-slim ``.tar.gz``, extracted to a scratch dir."""
+    with files.scratch_dir("keras_inception_slim") as directory:
         weights = convert(extract_checkpoint(archive, directory), model_name, **kwargs)
     weights.source = str(archive)
     return weights
+
+
+def _unsafe_member(member):
+    """Why extracting ``member`` as named could escape or harm, or ``None``."""
+    parts = member.name.replace("\\", "/").split("/")
+    if member.name.startswith("/") or os.path.isabs(member.name):
+        return "has an absolute path"
+    if ".." in parts:
+        return "has a '..' component"
+    if member.issym() or member.islnk():
+        return f"is a link (to {member.linkname!r})"
+    if not (member.isfile() or member.isdir()):
+        return "is a device, FIFO or other special file"
+    return None
+
+
+class _BoundedReader:
+    """The decompressed bytes of an archive, refusing to read past a ``ByteBudget``."""
+
+    def __init__(self, path, budget):
+        with open(path, "rb") as f:
+            head = f.read(6)
+        opener = next(
+            (op for magic, op in _DECOMPRESSORS.items() if head.startswith(magic)), open
+        )
+        self._file = opener(path, "rb")
+        self._budget = budget
+
+    def read(self, size=-1):
+        data = self._file.read(size if size is not None and size >= 0 else _READ_CHUNK)
+        self._budget.take(len(data), "its decompressed content")
+        return data
+
+    def close(self):
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _unit(layer_name):

@@ -9,18 +9,23 @@ assigns only when nothing is wrong, so a failed load leaves the model as it was.
 
 Converted files (``keras-inception convert``, the cache of converted TF-slim
 checkpoints) are HDF5 files holding ``layers/<layer>/<variable>`` datasets and
-the metadata as attributes. They are keyed by layer name, so one file fills a
+the metadata as attributes, with the sha256 of their content as an attribute
+and the sha256 of the whole file in a ``<file>.sha256`` sidecar; both are
+checked on every load. They are keyed by layer name, so one file fills a
 model with or without its classifier or auxiliary heads; load them with
 ``weights=PATH``, not with ``keras.Model.load_weights``.
 """
 
 import dataclasses
+import hashlib
 import json
 import os
 import warnings
 
 import h5py
 import numpy as np
+
+from keras_inception.weights import files
 
 FORMAT = "keras_inception.named_weights.v1"
 PREDICTIONS = "predictions"
@@ -67,54 +72,100 @@ class NamedWeights:
         )
 
     def save(self, path):
-        """Writes the converted-weights file (atomically: a partial file never appears)."""
-        tmp = f"{path}.partial"
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["classes"] = -1 if self.classes is None else self.classes
-            f.attrs["label_offset"] = self.label_offset
-            f.attrs["heads"] = json.dumps(list(self.heads))
-            f.attrs["source"] = self.source
-            group = f.create_group("layers")
-            for layer, variables in self.layers.items():
-                for name, value in variables.items():
-                    group.create_dataset(f"{layer}/{name}", data=value)
-        os.replace(tmp, path)
+        """Writes the converted-weights file and its ``.sha256`` sidecar.
+
+        The file is written atomically (a partial file never appears under
+        ``path``) and holds the sha256 of its own content; the sidecar, the
+        sha256 of the whole file, is published only once the file is complete,
+        so a file without one was cut short by a crash (``load`` checks both).
+
+        Returns:
+            ``path``.
+        """
+        sidecar = files.checksum_path(path)
+        if os.path.lexists(sidecar):
+            os.remove(sidecar)
+
+        def write(temporary):
+            with h5py.File(temporary, "w") as f:
+                f.attrs["format"] = FORMAT
+                f.attrs["classes"] = -1 if self.classes is None else self.classes
+                f.attrs["label_offset"] = self.label_offset
+                f.attrs["heads"] = json.dumps(list(self.heads))
+                f.attrs["source"] = self.source
+                f.attrs["content_sha256"] = self.content_digest()
+                group = f.create_group("layers")
+                for layer, variables in self.layers.items():
+                    for name, value in variables.items():
+                        group.create_dataset(f"{layer}/{name}", data=value)
+
+        files.write_atomic(path, write, fault="convert.weights")
+        files.write_checksum(path)
         return path
+
+    def content_digest(self):
+        """sha256 of the arrays (names, dtypes, shapes, bytes) and the classifier metadata."""
+        hasher = hashlib.sha256()
+        meta = [self.classes, self.label_offset, list(self.heads)]
+        hasher.update(json.dumps(meta).encode())
+        for layer in sorted(self.layers):
+            for name in sorted(self.layers[layer]):
+                value = np.ascontiguousarray(self.layers[layer][name])
+                header = json.dumps([layer, name, value.dtype.str, list(value.shape)])
+                hasher.update(header.encode())
+                hasher.update(value)
+        return hasher.hexdigest()
 
     @classmethod
     def load(cls, path):
-        """Reads a converted-weights file written by ``save``.
+        """Reads a converted-weights file written by ``save``, checking its checksums.
 
         Raises:
-            ValueError: ``path`` is not such a file.
+            ValueError: ``path`` is not such a file, is truncated or corrupt, or
+                does not match its ``.sha256`` sidecar or its content digest.
         """
-        with h5py.File(path, "r") as f:
+        path = os.fspath(path)
+        expected = files.read_checksum(path)
+        if expected is not None:
+            files.verify_checksum(path, expected)
+        with files.reading(path, "converted-weights file"), h5py.File(path, "r") as f:
             if f.attrs.get("format") != FORMAT:
                 raise ValueError(
                     f"Not a keras_inception converted-weights file. Received: path={path!r}"
                 )
-            layers = {
-                layer: {name: dataset[()] for name, dataset in group.items()}
-                for layer, group in f["layers"].items()
-            }
-            classes = int(f.attrs["classes"])
-            return cls(
-                layers,
-                classes=None if classes < 0 else classes,
-                label_offset=int(f.attrs["label_offset"]),
-                heads=tuple(json.loads(f.attrs["heads"])),
-                source=str(f.attrs["source"]),
+            files.vet_hdf5(f, path)
+            layers = {}
+            for layer, group in f["layers"].items():
+                if not isinstance(group, h5py.Group) or not all(
+                    isinstance(item, h5py.Dataset) for item in group.values()
+                ):
+                    raise ValueError(
+                        f"Cannot read converted-weights file {path!r}: layers/{layer} is "
+                        "not a group of variables."
+                    )
+                layers[layer] = {name: np.asarray(item[()]) for name, item in group.items()}
+            try:
+                classes = int(f.attrs["classes"])
+                weights = cls(
+                    layers,
+                    classes=None if classes < 0 else classes,
+                    label_offset=int(f.attrs["label_offset"]),
+                    heads=tuple(json.loads(f.attrs["heads"])),
+                    source=str(f.attrs["source"]),
+                )
+            except (TypeError, ValueError) as error:
+                raise ValueError(
+                    f"Cannot read converted-weights file {path!r}: bad metadata "
+                    f"({files.one_line(error)})."
+                ) from None
+            recorded = f.attrs.get("content_sha256")
+        if recorded is not None and recorded != weights.content_digest():
+            raise ValueError(
+                f"Refusing to load {path!r}: its arrays do not match the digest recorded "
+                "when it was written; the file is corrupt. Delete it (and its .sha256 "
+                "sidecar) and convert the weights again."
             )
-
-
-def is_named_weights_file(path):
-    """Whether ``path`` is a converted-weights file written by ``NamedWeights.save``."""
-    try:
-        with h5py.File(path, "r") as f:
-            return f.attrs.get("format") == FORMAT
-    except OSError:
-        return False
+        return weights
 
 
 def auxiliary_heads(model):
@@ -146,13 +197,14 @@ def apply(model, weights):
         the model has no use for], "random": [heads left randomly initialised]}``.
 
     Raises:
-        ValueError: variables are missing, unexpected or of the wrong shape, or
-            the classifier's classes do not fit; every offending name is listed.
+        ValueError: variables are missing, unexpected, of the wrong shape or
+            hold NaN, infinite or non-numeric values, or the classifier's classes
+            do not fit; every offending name is listed.
     """
     heads = auxiliary_heads(model)
     classifiers = {PREDICTIONS, *heads}
     source_top = {PREDICTIONS, *weights.heads}
-    missing, mismatched, unexpected, assignments = [], [], [], []
+    missing, mismatched, unexpected, unusable, assignments = [], [], [], [], []
     random_heads = set()
     present = set()
     for layer in model.layers:
@@ -169,6 +221,12 @@ def apply(model, weights):
             value = values.get(variable.name)
             if value is None:
                 missing.append(_describe(weights, layer.name, variable.name))
+                continue
+            value = np.asarray(value)
+            if value.dtype.kind not in "biuf" or (
+                value.dtype.kind == "f" and not np.isfinite(value).all()
+            ):
+                unusable.append(f"{variable.path} ({_source_name(weights, layer.name)})")
                 continue
             if layer.name in classifiers:
                 value = _fit_classes(value, variable.shape, weights, layer.name)
@@ -196,6 +254,7 @@ def apply(model, weights):
         (missing, "missing from the weights"),
         (unexpected, "in the weights but not in the model"),
         (mismatched, "of the wrong shape"),
+        (unusable, "holding NaN, infinite or non-numeric values"),
     ]
     if any(names for names, _ in problems):
         report = "; ".join(

@@ -1,0 +1,354 @@
+"""Files the weights code writes and reads: atomic publishing, checksums, bounds.
+
+Every file written for a user (converted weights, their ``.sha256`` sidecars,
+the pins, downloads) is written to a unique temporary name in its own
+directory, flushed and fsynced, given the permissions the user's umask allows,
+and only then renamed over its final name: a reader sees the old file or the
+new one, never part of one. The temporary names carry the writer's process id,
+so a later writer removes those whose process is gone (killed mid-write).
+
+Every file read is bounded: ``MAX_WEIGHTS_BYTES`` caps what one weights file
+may declare, and an error from a library parsing a broken file becomes one
+``ValueError`` line naming the file.
+"""
+
+import contextlib
+import hashlib
+import lzma
+import os
+import re
+import secrets
+import shutil
+import stat
+import tarfile
+import tempfile
+import zlib
+
+from keras_inception import faults
+
+# The most array data one weights file may declare (and an archive may expand
+# to). Inception-ResNet-v2 with its auxiliary head, the largest of the family,
+# holds 0.24 GB of float32.
+MAX_WEIGHTS_BYTES = 2 << 30
+CHECKSUM_SUFFIX = ".sha256"
+_CHUNK = 1 << 20
+# What parsers (h5py, tarfile, gzip/bz2/lzma, json) raise on a truncated or corrupt file.
+_BROKEN_FILE_ERRORS = (
+    OSError, EOFError, KeyError, IndexError, TypeError, RuntimeError, tarfile.TarError,
+    zlib.error, lzma.LZMAError,
+)
+
+
+def one_line(error):
+    """The message of ``error`` on one line (TensorFlow and HDF5 messages span several)."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+@contextlib.contextmanager
+def reading(path, what):
+    """Turns a parser's error on a broken ``path`` into one ``ValueError`` line.
+
+    Args:
+        path: the file being read, named in the message.
+        what: what the file was expected to be, e.g. ``"HDF5 weights file"``.
+    """
+    try:
+        yield
+    except _BROKEN_FILE_ERRORS as error:
+        raise ValueError(
+            f"Cannot read {what} {os.fspath(path)!r}: it is truncated, corrupt or not "
+            f"such a file ({type(error).__name__}: {one_line(error)})."
+        ) from None
+
+
+def umask():
+    """The process's umask, read without changing it where Linux allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path, write, *, fault):
+    """Writes ``path`` through a temporary file in its directory, then renames it.
+
+    Stale temporary files of ``path`` left by killed writers are removed first.
+    The file published has mode ``0o666 & ~umask``, as ``open`` would give it.
+
+    Args:
+        path: the file to publish.
+        write: ``write(temporary_path)`` writes the content (the temporary file
+            exists, empty, created by this process).
+        fault: prefix of the fault-injection points, e.g. ``"convert.weights"``:
+            ``<fault>_temp_written`` (content fsynced), ``<fault>_before_rename``
+            and ``<fault>_renamed``.
+
+    Returns:
+        ``path``.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(path)
+    clean_stale(directory, name)
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.{os.getpid()}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(temporary)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+    return publish(temporary, path, fault=fault)
+
+
+def temporary_name(path):
+    """A fresh temporary name for ``path`` in its directory, which ``clean_stale`` knows.
+
+    For writers that must create the file themselves (``keras.utils.get_file``);
+    the others use ``write_atomic``.
+    """
+    path = os.fspath(path)
+    token = secrets.token_hex(8)
+    return os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.{token}.tmp")
+
+
+def publish(temporary, path, *, fault):
+    """Fsyncs the complete ``temporary``, gives it the umask's mode, renames it to ``path``.
+
+    See ``write_atomic`` for ``fault``. ``temporary`` is removed if this fails.
+    """
+    try:
+        _fsync(temporary)
+        faults.point(f"{fault}_temp_written")
+        os.chmod(temporary, 0o666 & ~umask())
+        faults.point(f"{fault}_before_rename")
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+    _fsync(os.path.dirname(os.path.abspath(path)))
+    faults.point(f"{fault}_renamed")
+    return path
+
+
+def write_bytes_atomic(path, content, *, fault):
+    """``write_atomic`` of ``content`` (bytes)."""
+
+    def write(temporary):
+        with open(temporary, "wb") as f:
+            f.write(content)
+
+    return write_atomic(path, write, fault=fault)
+
+
+def clean_stale(directory, name):
+    """Removes the temporary files of ``name`` in ``directory`` whose writer is gone."""
+    pattern = re.compile(rf"\.{re.escape(name)}\.(\d+)\.[A-Za-z0-9_]+\.tmp")
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.fullmatch(entry)
+        if match and not _alive(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(directory, entry))
+
+
+def file_digest(path, algorithm="sha256"):
+    """Hex digest of a file (``"md5"`` or ``"sha256"``)."""
+    hasher = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def checksum_path(path):
+    """The sidecar of ``path`` holding its sha256, ``<path>.sha256``."""
+    return os.fspath(path) + CHECKSUM_SUFFIX
+
+
+def write_checksum(path, digest=None):
+    """Publishes ``<path>.sha256`` (``sha256sum`` format) once ``path`` is complete.
+
+    Returns:
+        The digest.
+    """
+    digest = digest or file_digest(path)
+    line = f"{digest}  {os.path.basename(path)}\n".encode()
+    write_bytes_atomic(checksum_path(path), line, fault="convert.checksum")
+    return digest
+
+
+def read_checksum(path):
+    """The sha256 recorded in ``<path>.sha256``, or ``None`` if there is no sidecar.
+
+    Raises:
+        ValueError: the sidecar is unreadable or not a sha256 line.
+    """
+    sidecar = checksum_path(path)
+    try:
+        with open(sidecar, "rb") as f:
+            text = f.read(4096)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise ValueError(f"Cannot read {sidecar!r}: {one_line(error)}") from None
+    match = re.match(rb"([0-9a-fA-F]{64})\s", text + b"\n")
+    if not match:
+        raise ValueError(
+            f"{sidecar!r} holds no sha256; delete {os.fspath(path)!r} and its sidecar "
+            "and convert the weights again."
+        )
+    return match.group(1).decode().lower()
+
+
+def verify_checksum(path, expected):
+    """Raises ``ValueError`` if ``path``'s sha256 is not ``expected`` (from its sidecar)."""
+    actual = file_digest(path)
+    if actual != expected:
+        raise ValueError(
+            f"Refusing to load {os.fspath(path)!r}: its sha256 is {actual}, but "
+            f"{checksum_path(path)!r} records {expected} from when it was written. The file "
+            "is corrupt, truncated or was replaced; delete it and its .sha256 sidecar "
+            "to convert the weights again."
+        )
+
+
+def private_dir(path):
+    """``path`` as a directory only this user can use: created 0700, else checked.
+
+    Raises:
+        PermissionError: ``path`` is a symlink, not a directory, owned by
+            another user, or open to the group or others.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    info = os.lstat(path)
+    owner = getattr(os, "getuid", lambda: info.st_uid)()
+    problem = None
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        problem = "is not a directory (a symlink or a file)"
+    elif info.st_uid != owner:
+        problem = f"is owned by uid {info.st_uid}, not by this user (uid {owner})"
+    elif info.st_mode & 0o077:
+        problem = f"has mode {stat.S_IMODE(info.st_mode):04o}, open to other users"
+    if problem:
+        raise PermissionError(
+            f"Refusing to use {path!r} as this user's private cache: it {problem}. "
+            "Set $KERAS_HOME to a directory of yours."
+        )
+    return path
+
+
+def vet_hdf5(f, path, budget=None):
+    """Checks an open HDF5 file before any array is read; returns ``budget``.
+
+    Refuses soft and external links and external raw storage (they make the
+    file read other files), non-numeric datasets, and more array data than
+    ``budget`` (default: a new ``ByteBudget``) allows.
+
+    Raises:
+        ValueError: what is wrong, naming the object and the file.
+    """
+    import h5py
+
+    budget = budget or ByteBudget(path)
+    problems = []
+
+    def visit(name, link):
+        if not isinstance(link, h5py.HardLink):
+            problems.append(f"{name!r} is a {type(link).__name__}")
+            return
+        item = f[name]
+        if not isinstance(item, h5py.Dataset):
+            return
+        if item.external:
+            problems.append(f"{name!r} keeps its data in another file")
+        elif item.dtype.kind not in "biuf":
+            problems.append(f"{name!r} holds {item.dtype} data, not numbers")
+        else:
+            budget.take(item.size * item.dtype.itemsize, f"dataset {name!r}")
+        return problems[0] if len(problems) >= 8 else None
+
+    f.visititems_links(visit)
+    if problems:
+        raise ValueError(
+            f"Refusing {os.fspath(path)!r}: {'; '.join(problems)}. Weights files hold "
+            "numeric datasets only."
+        )
+    return budget
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix):
+    """A private temporary directory (0700), removed afterwards.
+
+    Its name carries the process id: scratch directories of ``prefix`` left by
+    killed processes of this user are removed first.
+    """
+    root = tempfile.gettempdir()
+    pattern = re.compile(rf"{re.escape(prefix)}\.(\d+)\.[A-Za-z0-9_]+")
+    uid = getattr(os, "getuid", lambda: None)()
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(root):
+            match = pattern.fullmatch(entry)
+            if not match or _alive(int(match.group(1))):
+                continue
+            stale = os.path.join(root, entry)
+            with contextlib.suppress(OSError):
+                info = os.lstat(stale)
+                if stat.S_ISDIR(info.st_mode) and uid in (None, info.st_uid):
+                    shutil.rmtree(stale, ignore_errors=True)
+    directory = tempfile.mkdtemp(prefix=f"{prefix}.{os.getpid()}.", dir=root)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+class ByteBudget:
+    """Counts the array bytes a file declares against ``MAX_WEIGHTS_BYTES``."""
+
+    def __init__(self, path, limit=None):
+        self.path = os.fspath(path)
+        self.limit = MAX_WEIGHTS_BYTES if limit is None else limit
+        self.used = 0
+
+    def take(self, nbytes, what):
+        """Adds ``nbytes`` for ``what``; raises ``ValueError`` past the limit."""
+        self.used += int(nbytes)
+        if self.used > self.limit:
+            raise ValueError(
+                f"Refusing {self.path!r}: {what} takes its array data past "
+                f"{self.limit / 2**30:.1f} GiB, more than any network of the family "
+                "holds; the file is corrupt or hostile."
+            )
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
