@@ -7,18 +7,30 @@ directory, or the model directory above it: its newest version), or a
 cannot be read or decoded gets an error entry and the others are still
 predicted. Pixels are prepared by ``export.saved_model.load_pixels``, the
 code the SavedModel runs in its graph.
+
+Nothing is decoded before the image's size is read from its header: an image
+of more than ``max_pixels`` pixels (a "decompression bomb": a 400 KB PNG can
+hold 20000x20000 pixels) gets an error entry, whatever the model kind, and so
+does a file larger than any image of that many pixels could be.
 """
 
+import hashlib
 import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
+from keras_inception import image_header
+
 SAVED_MODEL_FILE = "saved_model.pb"
+# No image file of ``max_pixels`` pixels is larger than this many bytes a pixel
+# (16-bit RGBA PNG stored uncompressed) plus headers.
+_MAX_BYTES_PER_PIXEL = 8
+_HEADER_ALLOWANCE = 1 << 20
 
 
-def predict_files(paths, model_path, top_k=5):
+def predict_files(paths, model_path, top_k=5, *, max_pixels=image_header.DEFAULT_MAX_PIXELS):
     """Predicts the top-``top_k`` classes of each image file.
 
     Args:
@@ -26,31 +38,49 @@ def predict_files(paths, model_path, top_k=5):
         model_path: a ``.keras`` file, a run directory, a SavedModel directory
             or a ``.tflite`` file.
         top_k: classes per image, default 5 (at most the number of classes).
+        max_pixels: an image of more pixels (read from its header; all frames
+            of a GIF together) is not decoded and gets an error entry, default
+            ``image_header.DEFAULT_MAX_PIXELS``.
 
     Returns:
         One dict per path, in order: ``{"path", "predictions": [{"label",
         "index", "score"}, ...]}`` (best first), or ``{"path", "error"}`` when
-        the file cannot be read or is not a decodable image.
+        the file cannot be read, is too large or is not a decodable image.
 
     Raises:
-        ValueError: ``top_k`` is not a positive integer, or ``model_path`` is
-            none of the above.
+        ValueError: ``top_k`` or ``max_pixels`` is not a positive integer, or
+            ``model_path`` is none of the above.
     """
     if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
         raise ValueError(f"`top_k` must be a positive integer. Received: top_k={top_k!r}")
-    predictor = load_predictor(model_path)
+    if not isinstance(max_pixels, int) or isinstance(max_pixels, bool) or max_pixels < 1:
+        raise ValueError(
+            f"`max_pixels` must be a positive integer. Received: max_pixels={max_pixels!r}"
+        )
+    predictor = load_predictor(model_path, max_pixels=max_pixels)
+    max_bytes = _MAX_BYTES_PER_PIXEL * max_pixels + _HEADER_ALLOWANCE
     results = []
     for path in paths:
         path = os.fspath(path)
         try:
             with open(path, "rb") as f:
-                probabilities = predictor(f.read())
+                content = f.read(max_bytes + 1)
+            if len(content) > max_bytes:
+                raise ValueError(
+                    f"the file is over {max_bytes} bytes, more than an image of "
+                    f"max_pixels={max_pixels} pixels can hold"
+                )
+            image_header.check_max_pixels(content, max_pixels)
+            probabilities = predictor(content)
         except OSError as error:
             reason = error.strerror or error
             results.append({"path": path, "error": f"cannot read the file: {reason}"})
             continue
+        except ValueError as error:
+            results.append({"path": path, "error": f"not a decodable image: {error}"})
+            continue
         except tf.errors.OpError as error:
-            reason = _op_error_text(error)
+            reason = op_error_text(error)
             results.append({"path": path, "error": f"not a decodable image: {reason}"})
             continue
         best = np.argsort(-probabilities, kind="stable")[:top_k]
@@ -65,28 +95,33 @@ def predict_files(paths, model_path, top_k=5):
     return results
 
 
-def load_predictor(model_path):
+def load_predictor(model_path, *, max_pixels=image_header.DEFAULT_MAX_PIXELS):
     """A callable ``encoded image bytes -> probabilities [classes]`` with ``class_names``.
 
     Args:
         model_path: as in ``predict_files``.
+        max_pixels: larger images raise ``InvalidArgumentError`` before they
+            are decoded, default ``image_header.DEFAULT_MAX_PIXELS``. (A
+            SavedModel applies the limit it was exported with.)
 
     Raises:
         ValueError: ``model_path`` is not a model this module reads.
     """
     model_path = os.fspath(model_path)
     if model_path.endswith(".tflite"):
-        return _TFLitePredictor(model_path)
+        return _TFLitePredictor(model_path, max_pixels)
     saved_model_dir = _saved_model_dir(model_path)
     if saved_model_dir is not None:
         return _SavedModelPredictor(saved_model_dir)
-    return _KerasPredictor(model_path)
+    return _KerasPredictor(model_path, max_pixels)
 
 
 class _PixelPredictor:
     """Shared by the backends that take pixels: loads bytes the evaluation pipeline's way."""
 
-    def __init__(self, image_size, central_fraction, input_range, output_kind, class_names):
+    def __init__(
+        self, image_size, central_fraction, input_range, output_kind, class_names, max_pixels
+    ):
         from keras_inception.export.saved_model import load_pixels
         from keras_inception.export.source import PIXEL_RANGE
         from keras_inception.preprocessing import preprocess_input
@@ -96,7 +131,9 @@ class _PixelPredictor:
         height, width = image_size
         scale = preprocess_input if tuple(input_range) != PIXEL_RANGE else tf.identity
         self._load = tf.function(
-            lambda image_bytes: scale(load_pixels(image_bytes, height, width, central_fraction)),
+            lambda image_bytes: scale(
+                load_pixels(image_bytes, height, width, central_fraction, max_pixels)
+            ),
             input_signature=[tf.TensorSpec([], tf.string)],
         )
 
@@ -108,14 +145,14 @@ class _PixelPredictor:
 
 
 class _KerasPredictor(_PixelPredictor):
-    def __init__(self, model_path):
+    def __init__(self, model_path, max_pixels):
         from keras_inception.export.source import load_source
         from keras_inception.export.source import resolve_class_names
 
         self.model, class_names, meta = load_source(model_path)
         super().__init__(
             meta["image_size"], meta["central_fraction"], meta["input_range"],
-            meta["output"], resolve_class_names(class_names, meta["num_classes"]),
+            meta["output"], resolve_class_names(class_names, meta["num_classes"]), max_pixels,
         )
 
     def run(self, pixels):
@@ -123,7 +160,7 @@ class _KerasPredictor(_PixelPredictor):
 
 
 class _TFLitePredictor(_PixelPredictor):
-    def __init__(self, model_path):
+    def __init__(self, model_path, max_pixels):
         from keras_inception.export.tflite import LiteRTClassifier
         from keras_inception.export.tflite import sidecar_path
 
@@ -135,11 +172,27 @@ class _TFLitePredictor(_PixelPredictor):
             )
         with open(sidecar, encoding="utf-8") as f:
             facts = json.load(f)
-        self.classifier = LiteRTClassifier(model_path)
-        super().__init__(
-            facts["input"]["image_size"], facts["input"]["central_fraction"],
-            facts["input"]["range"], facts["output"]["kind"], facts["labels"],
-        )
+        with open(model_path, "rb") as f:
+            content = f.read()
+        expected = facts.get("model_sha256")
+        if expected is not None and hashlib.sha256(content).hexdigest() != expected:
+            raise ValueError(
+                f"The sidecar {os.path.basename(sidecar)} describes another model than "
+                f"{os.path.basename(model_path)} (an export was interrupted between "
+                f"the two files?); export it again. Received: model_path={model_path!r}"
+            )
+        self._content = content  # the interpreter reads the model from this buffer
+        self.classifier = LiteRTClassifier(model_content=content)
+        try:
+            super().__init__(
+                facts["input"]["image_size"], facts["input"]["central_fraction"],
+                facts["input"]["range"], facts["output"]["kind"], facts["labels"], max_pixels,
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(
+                f"The sidecar {os.path.basename(sidecar)} is not one written by "
+                f"keras_inception.export ({error!r}). Received: model_path={model_path!r}"
+            ) from None
 
     def run(self, pixels):
         return self.classifier(pixels)
@@ -185,11 +238,20 @@ def _saved_model_dir(path):
     return os.path.join(path, str(versions[-1])) if versions else None
 
 
-def _op_error_text(error):
-    """The reason of a TensorFlow op error, without the graph-location boilerplate."""
+def op_error_text(error):
+    """The reason of a TensorFlow op error in one line, without the graph-location boilerplate.
+
+    ``image_header.tf_check_max_pixels`` failures read as their message, e.g.
+    ``image is 20000x20000 = 400000000 pixels, over max_pixels=40000000``.
+    """
     lines = [
         line.strip() for line in error.message.splitlines()
         if line.strip() and not line.startswith(("Graph execution error", "Detected at node", "\t"))
         and not line.startswith("<stack traces") and "[[{{node" not in line
     ]
-    return lines[-1] if lines else error.message.strip()
+    reason = lines[-1] if lines else error.message.strip()
+    # ``{{function_node ...}}`` prefixes and `` [Op:...]`` suffixes say where, not why.
+    reason = reason.rsplit("}} ", 1)[-1].split(" [Op:")[0]
+    if reason.startswith("assertion failed: [") and reason.endswith("]"):
+        reason = reason[len("assertion failed: ["):-1]
+    return reason

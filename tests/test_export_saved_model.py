@@ -355,6 +355,7 @@ def test_logits_and_input_scaling_are_handled(tmp_path, include_preprocessing):
         (dict(version=0), "version=0"),
         (dict(model_name="a/b"), "model_name='a/b'"),
         (dict(class_names=["x"]), "class_names of length 1"),
+        (dict(max_pixels=0), "max_pixels=0"),
     ],
 )
 def test_bad_arguments(tmp_path, kwargs, message):
@@ -408,3 +409,102 @@ def test_load_source_gives_one_output_and_a_static_size(tmp_path):
     features = keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs))
     with pytest.raises(ValueError, match="include_top=True"):
         export.load_source(features)
+
+
+def test_serving_refuses_header_bombs_before_decoding(small_export):
+    serve = small_export.signatures["serving_default"]
+    good = encode(random_pixels((30, 30, 3)), "PNG")
+    for blob in huge_headers():
+        # The decoders would fail too (there is no pixel data), but only after
+        # allocating the whole image; the limit answers first.
+        with pytest.raises(tf.errors.InvalidArgumentError, match="over max_pixels=40000000"):
+            serve(image_bytes=tf.constant([good, blob]))
+
+
+def test_max_pixels_is_chosen_at_export_and_recorded(tmp_path, capsys):
+    support.small_model("softmax").save(tmp_path / "m.keras")
+    code = cli_main([
+        "export", str(tmp_path / "m.keras"), "--out", str(tmp_path / "served"),
+        "--max-pixels", "1000", "--json",
+    ])
+    assert code == 0
+    path = json.loads(capsys.readouterr().out)["path"]
+    meta = json.loads(open(os.path.join(path, "assets.extra", "export_meta.json")).read())
+    assert meta["max_pixels"] == 1000
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    within = encode(random_pixels((25, 40, 3)), "PNG")
+    assert serve(image_bytes=tf.constant([within]))["probabilities"].shape == (1, 3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(
+        "image is 41x25 = 1025 pixels, over max_pixels=1000"
+    )):
+        serve(image_bytes=tf.constant([within, encode(random_pixels((25, 41, 3)), "JPEG")]))
+    frames = [Image.fromarray(random_pixels((20, 20, 3), seed)) for seed in range(3)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="1200 pixels in all frames"):
+        serve(image_bytes=tf.constant([buffer.getvalue()]))
+
+
+def dead_pid():
+    """The pid of a process that has exited (and was reaped)."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077], ids=["umask022", "umask077"])
+def test_published_tree_follows_the_umask(tmp_path, umask):
+    base = tmp_path / "served"
+    previous = os.umask(umask)
+    try:
+        export.export_saved_model(support.small_model(), base_dir=base, model_name="m")
+    finally:
+        os.umask(previous)
+    modes = {}
+    for root, folders, files in os.walk(base):
+        for name in folders + files:
+            path = os.path.join(root, name)
+            modes[os.path.relpath(path, base)] = os.stat(path).st_mode & 0o777
+    assert {"m", "m/1", "m/1/variables", "m/1/saved_model.pb", "models.config"} <= set(modes)
+    for relative, mode in modes.items():
+        is_dir = os.path.isdir(base / relative)
+        assert mode == (0o777 if is_dir else 0o666) & ~umask, (relative, oct(mode))
+
+
+def test_rerun_removes_the_staging_of_dead_exports_and_passes_its_fault_points(
+    tmp_path, monkeypatch
+):
+    model_dir = tmp_path / "m"
+    model_dir.mkdir()
+    stale = model_dir / f".staging-{dead_pid()}-k2x9_abc"
+    stale.mkdir()
+    (stale / "saved_model.pb").write_bytes(b"half a model")
+    # A concurrent export (its process is alive) keeps its staging directory.
+    live = model_dir / f".staging-{os.getppid()}-q8v3_def"
+    live.mkdir()
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("KERAS_INCEPTION_FAULT_TRACE", str(trace))
+    export.export_saved_model(support.small_model(), base_dir=tmp_path, model_name="m")
+    assert sorted(os.listdir(model_dir)) == sorted([live.name, "1"])
+    assert trace.read_text().split() == [
+        "export.model_saved", "export.meta_written", "export.before_publish",
+        "export.published", "export.before_models_config", "export.models_config_written",
+    ]
+
+
+@pytest.mark.slow
+def test_export_killed_before_publishing_is_cleaned_by_the_rerun(tmp_path):
+    support.small_model().save(tmp_path / "m.keras")
+    command = [
+        sys.executable, "-m", "keras_inception", "export", str(tmp_path / "m.keras"),
+        "--out", str(tmp_path / "served"), "--model-name", "m",
+    ]
+    env = {**os.environ, "KERAS_INCEPTION_FAULT": "export.before_publish",
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    killed = subprocess.run(command, env=env, capture_output=True, timeout=600)
+    assert killed.returncode == -9
+    left = os.listdir(tmp_path / "served" / "m")
+    assert left and all(name.startswith(".staging-") for name in left)
+    env.pop("KERAS_INCEPTION_FAULT")
+    subprocess.run(command, env=env, capture_output=True, timeout=600, check=True)
+    assert os.listdir(tmp_path / "served" / "m") == ["1"]

@@ -2,6 +2,8 @@
 
 import json
 
+from keras_inception.image_header import DEFAULT_MAX_PIXELS
+
 
 def register(subparsers):
     parser = subparsers.add_parser(
@@ -33,6 +35,11 @@ def register(subparsers):
                         help="subtracted from TFRecord labels (1 for TF-slim ImageNet records)")
     parser.add_argument("--out", default="evaluation",
                         help="directory for the reports (default ./evaluation)")
+    parser.add_argument(
+        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+        help="images of more pixels (read from the header) are skipped or refused, "
+        "never decoded (default %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print the JSON summary")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -44,7 +51,7 @@ def run(args):
     result = evaluation.evaluate(
         args.models, args.data, crops=args.crops, batch_size=args.batch_size,
         split=args.split, max_images=args.max_images, label_offset=args.label_offset,
-        verbose=0 if args.quiet else 1,
+        verbose=0 if args.quiet else 1, max_pixels=args.max_pixels,
     )
     paths = result.save(args.out)
     if args.json:

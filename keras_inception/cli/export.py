@@ -3,6 +3,8 @@
 import json
 import os
 
+from keras_inception.image_header import DEFAULT_MAX_PIXELS
+
 
 def register(subparsers):
     parser = subparsers.add_parser(
@@ -48,6 +50,11 @@ def register(subparsers):
     parser.add_argument(
         "--top-k", type=int, default=5, help="top_k outputs of the SavedModel (default 5)"
     )
+    parser.add_argument(
+        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+        help="saved_model: serving_default refuses images of more pixels, read from "
+        "the header before decoding (default %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.set_defaults(func=run)
 
@@ -58,7 +65,7 @@ def run(args):
     if args.format == "saved_model":
         path = export.export_saved_model(
             args.source, base_dir=args.out or "saved_models", model_name=args.model_name,
-            version=args.version, top_k=args.top_k,
+            version=args.version, top_k=args.top_k, max_pixels=args.max_pixels,
         )
         report = {"format": "saved_model", "path": path}
         summary = f"SavedModel written to {path}"

@@ -3,6 +3,8 @@
 import json
 import sys
 
+from keras_inception.image_header import DEFAULT_MAX_PIXELS
+
 
 def register(subparsers):
     parser = subparsers.add_parser(
@@ -18,6 +20,11 @@ def register(subparsers):
         help="a .keras file, a run directory, a SavedModel directory or a .tflite file",
     )
     parser.add_argument("--top-k", type=int, default=5, help="classes per image (default 5)")
+    parser.add_argument(
+        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+        help="images of more pixels (read from the header) are refused, not decoded "
+        "(default %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.set_defaults(func=run)
 
@@ -25,7 +32,7 @@ def register(subparsers):
 def run(args):
     from keras_inception.predict import predict_files
 
-    results = predict_files(args.images, args.model, top_k=args.top_k)
+    results = predict_files(args.images, args.model, top_k=args.top_k, max_pixels=args.max_pixels)
     if args.json:
         print(json.dumps(results, indent=2))
     else:

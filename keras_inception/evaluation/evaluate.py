@@ -18,6 +18,7 @@ import tensorflow as tf
 
 import keras
 
+from keras_inception import image_header
 from keras_inception.evaluation import crops as crops_lib
 from keras_inception.evaluation import report
 
@@ -257,10 +258,12 @@ class _Examples:
     central_fraction: float = 0.875
 
 
-def _raw_examples(data, *, split, validation_split, label_offset, size):
+def _raw_examples(data, *, split, validation_split, label_offset, size, max_pixels):
     """The ``_Examples`` of ``data``.
 
     ``size`` is the largest model input: the embedded digits are upscaled to it.
+    An encoded image of more than ``max_pixels`` pixels (by its header) is
+    refused before it is decoded.
     """
     if isinstance(data, tf.data.Dataset):
         if len(data.element_spec) != 2:
@@ -287,12 +290,15 @@ def _raw_examples(data, *, split, validation_split, label_offset, size):
     from keras_inception import data as data_lib
 
     source = data_lib.open_source(
-        data, split=split, validation_split=validation_split, label_offset=label_offset
+        data, split=split, validation_split=validation_split, label_offset=label_offset,
+        max_pixels=max_pixels,
     )
 
     def decode(element):
-        image = element["image"] if "image" in element else data_lib.decode_image(element["encoded"])
-        return image, element["label"]
+        if "image" in element:
+            return element["image"], element["label"]
+        encoded = image_header.tf_check_max_pixels(element["encoded"], max_pixels)
+        return data_lib.decode_image(encoded), element["label"]
 
     dataset = source.make(size=size, shuffle=False, seed=0, input_context=None, cache=False)
     dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
@@ -316,6 +322,7 @@ def evaluate(
     max_images=None,
     keep_probabilities=False,
     verbose=1,
+    max_pixels=image_header.DEFAULT_MAX_PIXELS,
 ):
     """Top-1/top-5 accuracy of a model or an ensemble, with 1, 10, 12 or 144 crops per image.
 
@@ -346,19 +353,32 @@ def evaluate(
         keep_probabilities: keep the averaged probabilities in the result,
             default False.
         verbose: 1 shows a progress bar, 0 is silent, default 1.
+        max_pixels: an encoded image of more pixels (read from its header;
+            all frames of a GIF together) is never decoded, default
+            ``image_header.DEFAULT_MAX_PIXELS``. A source's checks skip it and
+            report it; one that reaches the decoder stops the evaluation with
+            a ``ValueError`` naming the limit.
 
     Returns:
         An ``EvaluationResult``.
+
+    Raises:
+        ValueError: a bad argument, or an image of the data that cannot be
+            decoded or is over ``max_pixels`` (and was not skipped).
     """
     if crops not in crops_lib.CROP_COUNTS:
         raise ValueError(f"`crops` must be one of {crops_lib.CROP_COUNTS}. Received: crops={crops!r}")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+    if not isinstance(max_pixels, int) or isinstance(max_pixels, bool) or max_pixels < 1:
+        raise ValueError(
+            f"`max_pixels` must be a positive integer. Received: max_pixels={max_pixels!r}"
+        )
     members = _load_members(models)
     sizes = sorted({member.size for member in members})
     examples = _raw_examples(
         data, split=split, validation_split=validation_split, label_offset=label_offset,
-        size=max(sizes),
+        size=max(sizes), max_pixels=max_pixels,
     )
     dataset, class_names, count = examples.dataset, examples.class_names, examples.count
     num_classes = members[0].num_classes
@@ -393,7 +413,7 @@ def evaluate(
     progress = keras.utils.Progbar(count, unit_name="image", verbose=verbose)
     outcomes, kept, seen = [], [], 0
     start = time.perf_counter()
-    for crop_batches, labels in dataset:
+    for crop_batches, labels in _batches(dataset, examples.description):
         probabilities = np.mean(
             [_predict(m, crop_batches[sizes.index(m.size)], batch_size) for m in members], axis=0
         )
@@ -419,6 +439,22 @@ def evaluate(
         probabilities=np.concatenate(kept) if kept else None,
     )
     return result
+
+
+def _batches(dataset, description):
+    """Iterates ``dataset``; an image that cannot be decoded becomes a one-line ``ValueError``."""
+    from keras_inception.predict import op_error_text
+
+    iterator = iter(dataset)
+    while True:
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return
+        except tf.errors.InvalidArgumentError as error:
+            raise ValueError(
+                f"An image of {description} cannot be evaluated: {op_error_text(error)}"
+            ) from None
 
 
 def _predict(member, crop_batch, batch_size):

@@ -1,12 +1,16 @@
 """Evaluation reports: a JSON summary, a Markdown table, a confusion-matrix image.
 
 The functions take any object with the attributes of ``EvaluationResult``.
+Files are written atomically (``export.atomic``): a rerun never leaves half a
+report.
 """
 
-import json
+import io
 import os
 
 import numpy as np
+
+from keras_inception.export import atomic
 
 # Above this many classes the confusion matrix is left out of the JSON and the image.
 MAX_CONFUSION_CLASSES = 50
@@ -105,7 +109,9 @@ def plot_confusion_matrix(confusion, class_names, path):
                 axes.text(column, row, str(count), ha="center", va="center",
                           color=color, fontsize=7)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    atomic.write_bytes(path, buffer.getvalue())
 
 
 def write_report(result, out_dir):
@@ -121,8 +127,7 @@ def write_report(result, out_dir):
     os.makedirs(out_dir, exist_ok=True)
     paths = {"json": os.path.join(out_dir, JSON_FILE),
              "markdown": os.path.join(out_dir, MARKDOWN_FILE)}
-    with open(paths["json"], "w", encoding="utf-8") as f:
-        json.dump(result_dict(result), f, indent=2)
+    atomic.write_json(paths["json"], result_dict(result))
     sections = [
         f"# Evaluation on {result.data}",
         markdown_table(result),
@@ -135,8 +140,7 @@ def write_report(result, out_dir):
                               paths["confusion_matrix"])
         sections += ["## Per class", per_class_table(result),
                      f"![confusion matrix]({CONFUSION_FILE})"]
-    with open(paths["markdown"], "w", encoding="utf-8") as f:
-        f.write("\n\n".join(sections) + "\n")
+    atomic.write_text(paths["markdown"], "\n\n".join(sections) + "\n")
     return paths
 
 

@@ -8,6 +8,11 @@ with three signatures:
   ``keras_inception.data`` (``load_pixels``) and the input scaling run in the graph, so a REST
   client sends ``{"instances": [{"b64": "..."}]}``. A file that does not decode
   fails its request with ``InvalidArgumentError``; there is no fallback image.
+  Before anything is decoded, the image size is read from the header and an
+  image of more than ``max_pixels`` pixels (an argument of the export, recorded
+  in ``export_meta.json``) fails its request the same way: a 400 KB PNG can
+  hold 20000x20000 pixels, 1.2 GB once decoded. The images of a batch are
+  decoded one at a time, so one request holds at most one decoded image.
 - ``serving_pixels``: ``pixels``, float32 ``[batch, H, W, 3]`` in 0-255, for
   clients that crop and resize themselves.
 - ``serving_pixels_uint8``: the same with uint8 pixels (a cast, then as above).
@@ -18,9 +23,13 @@ model that outputs logits), ``top_k_indices``, ``top_k_scores`` and
 table, so they travel with the model.
 
 The version directory is written under a hidden temporary name in the same
-parent and renamed into place, so a server polling ``<model_name>/`` never
-loads half a model. ``assets.extra/export_meta.json`` records the TensorFlow
-version that wrote it (a server older than that may lack some of its ops).
+parent (``.staging-<pid>-*``), fsynced, given the modes the user's umask allows
+(a server running as another user must be able to read it) and renamed into
+place, so a server polling ``<model_name>/`` never loads half a model. An
+export killed midway leaves its staging directory behind; the next export to
+the same model directory removes those whose process is gone.
+``assets.extra/export_meta.json`` records the TensorFlow version that wrote it
+(a server older than that may lack some of its ops).
 """
 
 import datetime
@@ -32,6 +41,8 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from keras_inception import faults
+from keras_inception import image_header
 from keras_inception.export import atomic
 from keras_inception.export import serving_config
 from keras_inception.export.source import PIXEL_RANGE
@@ -44,6 +55,7 @@ SIGNATURE_PIXELS = "serving_pixels"
 SIGNATURE_PIXELS_UINT8 = "serving_pixels_uint8"
 LABELS_FILE = "labels.txt"
 META_FILE = os.path.join("assets.extra", "export_meta.json")
+STAGING_PREFIX = ".staging-"
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -62,10 +74,13 @@ class ServingModule(tf.Module):
             (at most the number of classes).
         central_fraction: the evaluation crop of ``serving_default``,
             default 0.875.
+        max_pixels: ``serving_default`` refuses larger images before decoding
+            them, default ``image_header.DEFAULT_MAX_PIXELS``.
     """
 
     def __init__(
-        self, model, labels_path, *, input_range, output_kind, top_k=5, central_fraction=0.875
+        self, model, labels_path, *, input_range, output_kind, top_k=5, central_fraction=0.875,
+        max_pixels=image_header.DEFAULT_MAX_PIXELS,
     ):
         super().__init__(name="keras_inception_serving")
         self.model = model
@@ -81,6 +96,7 @@ class ServingModule(tf.Module):
         self._scale_in_graph = tuple(input_range) != PIXEL_RANGE
         self._output_kind = output_kind
         self.central_fraction = central_fraction
+        self.max_pixels = max_pixels
         self.top_k = min(top_k, int(model.output.shape[-1]))
         self._height, self._width = (int(size) for size in model.input_shape[1:3])
         pixels_shape = [None, self._height, self._width, 3]
@@ -123,31 +139,40 @@ class ServingModule(tf.Module):
     def _serve_bytes(self, image_bytes):
         pixels = tf.map_fn(
             lambda one_image: load_pixels(
-                one_image, self._height, self._width, self.central_fraction
+                one_image, self._height, self._width, self.central_fraction, self.max_pixels
             ),
             image_bytes,
             fn_output_signature=tf.TensorSpec([self._height, self._width, 3], tf.float32),
+            # One decoded image at a time bounds a request's memory.
+            parallel_iterations=1,
         )
         return self.classify(pixels)
 
 
-def load_pixels(image_bytes, height, width, central_fraction=0.875):
+def load_pixels(
+    image_bytes, height, width, central_fraction=0.875,
+    max_pixels=image_header.DEFAULT_MAX_PIXELS,
+):
     """One encoded image -> float32 ``[height, width, 3]`` pixels in 0-255, for serving.
 
-    ``data.decode_image`` then ``data.preprocess_for_eval``: the whole file is
-    decoded, so a truncated or lying file raises ``InvalidArgumentError``.
-    (``data.load_for_eval`` decodes only the crop, and libjpeg fills what a
-    short JPEG lacks with grey instead of failing.)
+    ``image_header.tf_check_max_pixels``, then ``data.decode_image`` then
+    ``data.preprocess_for_eval``: the whole file is decoded, so a truncated or
+    lying file raises ``InvalidArgumentError``. (``data.load_for_eval`` decodes
+    only the crop, and libjpeg fills what a short JPEG lacks with grey instead
+    of failing.)
 
     Args:
         image_bytes: scalar string tensor, the encoded file.
         height: output height.
         width: output width.
         central_fraction: the evaluation crop, default 0.875.
+        max_pixels: larger images (by their header, all GIF frames together)
+            raise ``InvalidArgumentError`` before any decoding, default
+            ``image_header.DEFAULT_MAX_PIXELS``.
     """
     from keras_inception import data
 
-    image = data.decode_image(image_bytes)
+    image = data.decode_image(image_header.tf_check_max_pixels(image_bytes, max_pixels))
     return data.preprocess_for_eval(image, height, width, central_fraction, scale=False)
 
 
@@ -160,6 +185,7 @@ def export_saved_model(
     class_names=None,
     top_k=5,
     serving_base_path=serving_config.DEFAULT_SERVING_BASE_PATH,
+    max_pixels=image_header.DEFAULT_MAX_PIXELS,
 ):
     """Exports a classifier as a TF Serving SavedModel, atomically.
 
@@ -179,6 +205,9 @@ def export_saved_model(
         top_k: number of classes in the ``top_k_*`` outputs, default 5.
         serving_base_path: where the server sees ``base_dir`` (written into
             ``models.config``), default ``"/models"``.
+        max_pixels: ``serving_default`` refuses an image of more pixels (read
+            from its header, before decoding) with ``InvalidArgumentError``,
+            default ``image_header.DEFAULT_MAX_PIXELS`` (40,000,000).
 
     Returns:
         The path of the version directory.
@@ -192,6 +221,10 @@ def export_saved_model(
         not isinstance(version, int) or isinstance(version, bool) or version < 1
     ):
         raise ValueError(f"`version` must be a positive integer. Received: version={version!r}")
+    if not isinstance(max_pixels, int) or isinstance(max_pixels, bool) or max_pixels < 1:
+        raise ValueError(
+            f"`max_pixels` must be a positive integer. Received: max_pixels={max_pixels!r}"
+        )
     model, source_names, meta = load_source(source)
     class_names = resolve_class_names(
         class_names if class_names is not None else source_names, meta["num_classes"]
@@ -209,27 +242,39 @@ def export_saved_model(
             f"Received: version={version!r}"
         )
     os.makedirs(model_dir, exist_ok=True)
-    # TF Serving only loads all-digit directory names, so it skips this one.
-    staging = tempfile.mkdtemp(prefix=".staging-", dir=model_dir)
+    # Exports killed midway left these; a concurrent export's are kept (its pid lives).
+    atomic.remove_stale(model_dir, STAGING_PREFIX)
+    # TF Serving only loads all-digit directory names, so it skips these.
+    prefix = f"{STAGING_PREFIX}{os.getpid()}-"
+    staging = tempfile.mkdtemp(prefix=prefix, dir=model_dir)
+    scratch = tempfile.mkdtemp(prefix=prefix, dir=model_dir)
     try:
-        with tempfile.TemporaryDirectory() as scratch:
-            labels_path = os.path.join(scratch, LABELS_FILE)
-            atomic.write_text(labels_path, "".join(f"{name}\n" for name in class_names))
-            module = ServingModule(
-                model, labels_path, input_range=meta["input_range"],
-                output_kind=meta["output"], top_k=top_k,
-                central_fraction=meta["central_fraction"],
-            )
-            tf.saved_model.save(module, staging, signatures=module.signatures())
+        labels_path = os.path.join(scratch, LABELS_FILE)
+        atomic.write_text(labels_path, "".join(f"{name}\n" for name in class_names))
+        module = ServingModule(
+            model, labels_path, input_range=meta["input_range"],
+            output_kind=meta["output"], top_k=top_k,
+            central_fraction=meta["central_fraction"], max_pixels=max_pixels,
+        )
+        tf.saved_model.save(module, staging, signatures=module.signatures())
+        faults.point("export.model_saved")
         os.makedirs(os.path.join(staging, "assets.extra"))
         atomic.write_json(
             os.path.join(staging, META_FILE),
             _export_meta(meta, model_name, len(class_names), module),
         )
+        faults.point("export.meta_written")
+        atomic.publish_tree(staging)
+        atomic.fsync_tree(staging)
+        faults.point("export.before_publish")
         version_dir = _publish(staging, model_dir, version)
+        atomic.fsync_dir(model_dir)
+        faults.point("export.published")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     serving_config.write_serving_config(base_dir, serving_base_path)
     return version_dir
 
@@ -259,6 +304,7 @@ def _export_meta(meta, model_name, num_classes, module):
         "central_fraction": meta["central_fraction"],
         "num_classes": num_classes,
         "top_k": module.top_k,
+        "max_pixels": module.max_pixels,
         "input_range": meta["input_range"],
         "model_output": meta["output"],
         "signatures": [SIGNATURE_BYTES, SIGNATURE_PIXELS, SIGNATURE_PIXELS_UINT8],

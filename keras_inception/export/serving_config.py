@@ -8,6 +8,7 @@ shows the ``docker run tensorflow/serving`` command that uses them.
 import os
 import re
 
+from keras_inception import faults
 from keras_inception.export import atomic
 
 MODELS_CONFIG = "models.config"
@@ -63,7 +64,9 @@ def write_serving_config(base_dir, serving_base_path=DEFAULT_SERVING_BASE_PATH):
     )
     config_path = os.path.join(base_dir, MODELS_CONFIG)
     batching_path = os.path.join(base_dir, BATCHING_PARAMETERS)
+    faults.point("export.before_models_config")
     atomic.write_text(config_path, f"model_config_list {{\n{entries}}}\n")
+    faults.point("export.models_config_written")
     atomic.write_text(batching_path, BATCHING_TEXT)
     return config_path, batching_path
 

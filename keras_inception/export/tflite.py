@@ -20,11 +20,15 @@ Every export runs the converted model in the LiteRT interpreter
 file: float32 within 1e-4 (max abs difference of the outputs), float16 within
 1e-2 of the outputs' largest magnitude, and for ``dynamic``/``int8`` top-1
 agreement of at least 98% on held-out real images. The labels and the input
-normalization go to a JSON file beside the ``.tflite`` (``sidecar_path``).
+normalization go to a JSON file beside the ``.tflite`` (``sidecar_path``),
+with the model's SHA-256 so a reader can tell that the pair belongs together.
+Both are written atomically (temporary file, fsync, rename, with the mode the
+user's umask allows).
 They are not embedded as TFLite metadata: the library that writes it,
 tflite-support, is no longer maintained.
 """
 
+import hashlib
 import os
 import re
 
@@ -138,7 +142,7 @@ def export_tflite(
         num_parity_images: held-out images for the parity check, default 100.
 
     Returns:
-        A report dict: ``path``, ``sidecar``, ``mode``, ``size_bytes``,
+        A report dict: ``path``, ``sidecar``, ``mode``, ``size_bytes``, ``sha256``,
         ``float32_weight_bytes`` (4 bytes per parameter), ``input`` and
         ``output`` (dtype, shape, quantization) and ``parity`` (figures, bound,
         ``passed``; ``None`` without ``check_parity``).
@@ -185,6 +189,7 @@ def export_tflite(
         "sidecar": sidecar_path(out_path),
         "mode": mode,
         "size_bytes": len(content),
+        "sha256": hashlib.sha256(content).hexdigest(),
         "float32_weight_bytes": 4 * model.count_params(),
         "input": _tensor_facts(classifier.input),
         "output": _tensor_facts(classifier.output),
@@ -192,8 +197,10 @@ def export_tflite(
     }
     directory = os.path.dirname(os.path.abspath(out_path))
     os.makedirs(directory, exist_ok=True)
-    atomic.write_bytes(out_path, content)
-    atomic.write_json(report["sidecar"], _sidecar(meta, mode, class_names, report))
+    atomic.write_bytes(out_path, content, fault="export.tflite")
+    atomic.write_json(
+        report["sidecar"], _sidecar(meta, mode, class_names, report), fault="export.tflite_sidecar"
+    )
     return report
 
 
@@ -365,6 +372,9 @@ def _sidecar(meta, mode, class_names, report):
         "format": SIDECAR_FORMAT,
         "model": meta["model"],
         "mode": mode,
+        # Which .tflite this sidecar describes: an export killed between the
+        # two renames leaves a new model beside an old sidecar.
+        "model_sha256": report["sha256"],
         "labels": class_names,
         "input": {
             **report["input"],
