@@ -195,15 +195,21 @@ def test_missing_and_unexpected_variables_are_named_and_nothing_is_loaded(v3, tm
 
 def test_archive_extracts_only_checkpoint_files(v3, tmp_path):
     prefix = slim.save_checkpoint(v3, str(tmp_path / "src" / "inception_v3.ckpt"), "inception_v3")
-    (tmp_path / "src" / "notes.txt").write_text("escape attempt")
+    (tmp_path / "src" / "notes.txt").write_text("not a checkpoint")
     archive = tmp_path / "release" / "inception_v3.tar.gz"
     archive.parent.mkdir()
     with tarfile.open(archive, "w:gz") as tar:
         for suffix in (".index", ".data-00000-of-00001"):
             tar.add(prefix + suffix, arcname="inception_v3/inception_v3.ckpt" + suffix)
-        tar.add(tmp_path / "src" / "notes.txt", arcname="../../notes.txt")
+        tar.add(tmp_path / "src" / "notes.txt", arcname="inception_v3/notes.txt")
+    target = tmp_path / "extracted"
+    target.mkdir()
+    assert slim.extract_checkpoint(archive, str(target)) == str(target / "inception_v3.ckpt")
+    assert sorted(p.name for p in target.iterdir()) == [
+        "inception_v3.ckpt.data-00000-of-00001", "inception_v3.ckpt.index",
+    ]
     named = weights.read_weights(str(archive), None, "inception_v3")
-    assert not list(tmp_path.parent.glob("notes.txt")) and named.label_offset == 0
+    assert named.label_offset == 0 and named.source == str(archive)
     assert set(named.layers) == {layer.name for layer in v3.layers if layer.weights}
 
 

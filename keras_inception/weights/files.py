@@ -262,22 +262,23 @@ def vet_hdf5(f, path, budget=None):
     import h5py
 
     budget = budget or ByteBudget(path)
-    problems = []
+    problems, sizes = [], []
 
+    # The callback only collects: an exception raised inside it is mangled by h5py.
     def visit(name, link):
         if not isinstance(link, h5py.HardLink):
-            problems.append(f"{name!r} is a {type(link).__name__}")
-            return
-        item = f[name]
-        if not isinstance(item, h5py.Dataset):
-            return
-        if item.external:
-            problems.append(f"{name!r} keeps its data in another file")
-        elif item.dtype.kind not in "biuf":
-            problems.append(f"{name!r} holds {item.dtype} data, not numbers")
+            kind = "an external link" if isinstance(link, h5py.ExternalLink) else "a soft link"
+            problems.append(f"{name!r} is {kind}")
         else:
-            budget.take(item.size * item.dtype.itemsize, f"dataset {name!r}")
-        return problems[0] if len(problems) >= 8 else None
+            item = f[name]
+            if isinstance(item, h5py.Dataset):
+                if item.external:
+                    problems.append(f"{name!r} keeps its data in another file")
+                elif item.dtype.kind not in "biuf":
+                    problems.append(f"{name!r} holds {item.dtype} data, not numbers")
+                else:
+                    sizes.append((name, item.size * item.dtype.itemsize))
+        return True if len(problems) >= 8 else None
 
     f.visititems_links(visit)
     if problems:
@@ -285,6 +286,8 @@ def vet_hdf5(f, path, budget=None):
             f"Refusing {os.fspath(path)!r}: {'; '.join(problems)}. Weights files hold "
             "numeric datasets only."
         )
+    for name, nbytes in sizes:
+        budget.take(nbytes, f"dataset {name!r}")
     return budget
 
 
@@ -329,7 +332,7 @@ class ByteBudget:
         if self.used > self.limit:
             raise ValueError(
                 f"Refusing {self.path!r}: {what} takes its array data past "
-                f"{self.limit / 2**30:.1f} GiB, more than any network of the family "
+                f"{self.limit / 2**20:,.0f} MiB, more than any network of the family "
                 "holds; the file is corrupt or hostile."
             )
 

@@ -190,8 +190,8 @@ def convert(checkpoint, model_name, *, label_offset=None, exclude=None):
         dtypes = reader.get_variable_to_dtype_map()
     except (ValueError, tf.errors.OpError) as error:
         raise ValueError(
-            f"Cannot read a TF checkpoint at {prefix!r} ({files.one_line(error)}). "
-            f"Received: checkpoint={checkpoint!r}"
+            f"Cannot read a TF checkpoint at {prefix!r}: it is truncated, corrupt or not a "
+            f"checkpoint ({files.one_line(error)}). Received: checkpoint={checkpoint!r}"
         ) from None
     wanted, unknown = {}, []
     budget = files.ByteBudget(prefix)
@@ -219,7 +219,7 @@ def convert(checkpoint, model_name, *, label_offset=None, exclude=None):
     for key, (path, variable) in wanted.items():
         try:
             units.setdefault(path, {})[variable] = reader.get_tensor(key)
-        except (ValueError, tf.errors.OpError) as error:
+        except (ValueError, IndexError, RuntimeError, tf.errors.OpError) as error:
             raise ValueError(
                 f"Cannot read variable {key!r} of the TF checkpoint at {prefix!r}: its data "
                 f"file is truncated or corrupt ({files.one_line(error)}). "
@@ -374,15 +374,23 @@ def extract_checkpoint(archive, directory, *, limit=None):
                 with tar.extractfile(member) as src, os.fdopen(
                     os.open(target, flags, 0o600), "wb"
                 ) as dst:
-                    while chunk := src.read(1 << 20):
+                    while chunk := src.read(_READ_CHUNK):
                         dst.write(chunk)
+        # Read to the end, so that the decompressor checks the stream's CRC.
+        while stream.read(_READ_CHUNK):
+            pass
     return find_checkpoint(directory)
 
 
 def convert_archive(archive, model_name, **kwargs):
     """``convert`` on the checkpoint inside a TF-slim ``.tar.gz``, extracted to a scratch dir."""
     with files.scratch_dir("keras_inception_slim") as directory:
-        weights = convert(extract_checkpoint(archive, directory), model_name, **kwargs)
+        prefix = extract_checkpoint(archive, directory)
+        try:
+            weights = convert(prefix, model_name, **kwargs)
+        except ValueError as error:
+            message = str(error).replace(directory + os.sep, "")
+            raise ValueError(f"In archive {os.fspath(archive)!r}: {message}") from None
     weights.source = str(archive)
     return weights
 
