@@ -18,6 +18,7 @@ import pytest
 
 from keras_inception import data
 from keras_inception import training
+from keras_inception.training import recipe
 
 SMALL_RUN = [
     "model=inception_v1", "image_size=32", "depth_multiplier=0.25", "batch_size=8",
@@ -207,3 +208,113 @@ def test_main_job_learns_the_digits_and_exports(tmp_path):
     assert "validation top-1:" in done.stdout
     assert (tmp_path / "saved_models" / "inception_v3_digits" / "1" / "saved_model.pb").exists()
     assert summary["exports"]["tflite"]["parity"]["passed"]
+
+
+class _Crash(Exception):
+    """Stands for a kill at a given line of an in-process run."""
+
+
+def _tiny_datasets():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (8, 32, 32, 3)).astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(8) % 2)).batch(4)
+    return dataset, dataset, ["a", "b"]
+
+
+def _tiny_model(config, num_classes):
+    """Stands for the network in tests of the run machinery: a few layers trace fast."""
+    inputs = keras.Input((config.image_size, config.image_size, 3))
+    x = keras.layers.Conv2D(4, 3, strides=4)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs), None
+
+
+def _tiny_config(run_dir, *overrides):
+    return training.resolve_config(
+        preset="smoke",
+        overrides=[
+            "model=inception_v1", "image_size=32", "depth_multiplier=0.1", "batch_size=4",
+            "steps_per_epoch=1", "verbose=0", *overrides,
+        ],
+        run_dir=str(run_dir),
+    )
+
+
+def test_a_kill_while_last_keras_is_written_loses_neither_it_nor_a_history_row(
+    tmp_path, monkeypatch
+):
+    """Issue 12 #6: last.keras was written in place and history.csv got gaps after a resume."""
+    real_save = keras.Model.save
+    calls = []
+
+    def save_then_crash_midway(model, path, *args, **kwargs):
+        if os.path.basename(path).startswith(("last.keras", ".last.keras")):
+            calls.append(path)
+            if len(calls) == 2:
+                with open(path, "wb") as f:
+                    f.write(b"PK\x03\x04 half of a zip")
+                raise _Crash(path)
+        return real_save(model, path, *args, **kwargs)
+
+    run_dir = tmp_path / "run"
+    config = _tiny_config(run_dir, "epochs=2")
+    monkeypatch.setattr(recipe, "build_model", _tiny_model)
+    monkeypatch.setattr(keras.Model, "save", save_then_crash_midway)
+    with pytest.raises(_Crash):
+        training.train(config, datasets=_tiny_datasets)
+    monkeypatch.setattr(keras.Model, "save", real_save)
+    # The epoch-0 model is still there, whole; no temporary file is left.
+    keras.saving.load_model(str(run_dir / "last.keras"), compile=False)
+    assert _epochs(run_dir / "history.csv") == [0]
+    assert not [name for name in os.listdir(run_dir) if ".tmp-" in name]
+
+    result = training.train(config, datasets=_tiny_datasets)
+    # The backup of epoch 1 was written but not its history row: epoch 1 runs again.
+    assert result.initial_epoch == 1
+    assert _epochs(run_dir / "history.csv") == [0, 1]
+    keras.saving.load_model(str(run_dir / "last.keras"), compile=False)
+    assert result.summary["state"] == "complete" and not (run_dir / "backup").exists()
+
+
+def test_a_kill_during_the_export_keeps_the_training(tmp_path, monkeypatch):
+    """Issue 12 #5: the backup went before the export, so a rerun trained from epoch 0."""
+    from keras_inception import export
+
+    def crash(*args, **kwargs):
+        raise _Crash("export")
+
+    exported = []
+
+    def saved_model(source, *, base_dir, model_name, class_names, version=None):
+        exported.append(("saved_model", source, version))
+        return os.path.join(base_dir, model_name, str(version))
+
+    def tflite(source, out_path, **kwargs):
+        exported.append(("tflite", source, out_path))
+        return {"path": out_path}
+
+    run_dir = tmp_path / "run"
+    config = _tiny_config(run_dir, "epochs=1", "export=true",
+                          f"export_dir={tmp_path / 'exports'}")
+    monkeypatch.setattr(recipe, "build_model", _tiny_model)
+    monkeypatch.setattr(export, "export_saved_model", crash)
+    with pytest.raises(_Crash):
+        training.train(config, datasets=_tiny_datasets)
+    history = (run_dir / "history.csv").read_text()
+
+    monkeypatch.setattr(export, "export_saved_model", saved_model)
+    monkeypatch.setattr(export, "export_tflite", tflite)
+    result = training.train(config, datasets=_tiny_datasets)
+    # No epoch trained again: only the export was redone, at the version planned.
+    assert result.initial_epoch == 1 and result.summary["resumed"]
+    assert (run_dir / "history.csv").read_text() == history
+    assert [(kind, where) for kind, _, where in exported] == [
+        ("saved_model", 1), ("tflite", str(tmp_path / "exports" / "inception_v1_digits.tflite"))
+    ]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["state"] == "complete" and summary["exports"]["saved_model"].endswith("1")
+    assert not (run_dir / "backup").exists()

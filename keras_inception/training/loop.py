@@ -16,60 +16,16 @@ atomically by the chief and read by every worker when a run resumes, which
 assumes the run directory is on storage all workers share.
 """
 
-import json
-import os
-
 import numpy as np
 import tensorflow as tf
 
 import keras
 
-from keras_inception.export import atomic
+from keras_inception import faults
 from keras_inception.training import distribute
 from keras_inception.training import recipe
-
-_STATE_FILE = "state.json"
-
-
-def read_json(path):
-    """The JSON content of ``path``, or ``None`` when there is no such file."""
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def read_backup(backup_dir):
-    """The saved ``{"epoch": ..., "weights": ...}`` state, or ``None``."""
-    return read_json(os.path.join(backup_dir, _STATE_FILE))
-
-
-def write_backup(model, backup_dir, epoch):
-    """Saves weights and optimizer state so a run resumes at ``epoch``.
-
-    The weights go to a new file first and ``state.json`` is replaced
-    atomically after, so a kill at any moment leaves a loadable backup.
-    """
-    os.makedirs(backup_dir, exist_ok=True)
-    previous = read_backup(backup_dir)
-    weights = f"epoch_{epoch}_{os.getpid()}.weights.h5"
-    model.save_weights(os.path.join(backup_dir, weights))
-    atomic.write_json(os.path.join(backup_dir, _STATE_FILE), {"epoch": epoch, "weights": weights})
-    if previous and previous["weights"] != weights:
-        old = os.path.join(backup_dir, previous["weights"])
-        if os.path.exists(old):
-            os.remove(old)
-
-
-def restore_backup(model, backup_dir):
-    """Loads the backup into ``model``; returns the epoch to resume at (0 if none)."""
-    state = read_backup(backup_dir)
-    if state is None:
-        return 0
-    if model.optimizer is not None and not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    model.load_weights(os.path.join(backup_dir, state["weights"]))
-    return int(state["epoch"])
+from keras_inception.training.checkpoints import restore_backup
+from keras_inception.training.checkpoints import write_backup
 
 
 def _per_example_loss(model, config):
@@ -238,6 +194,7 @@ class CustomLoop:
                 global_step += num_steps
                 logs = self._train_logs(totals, step)
                 callback_list.on_train_batch_end(step - 1, logs)
+                faults.point("train.batch_end")
                 if backup_dir and write_backup_files and save_freq != "epoch" and (
                     global_step % save_freq < num_steps
                 ):
@@ -245,6 +202,7 @@ class CustomLoop:
             logs = self._train_logs(totals, step)
             if validation_data is not None:
                 logs.update({f"val_{k}": v for k, v in self.evaluate(validation_data).items()})
+            faults.point("train.epoch_end")
             if backup_dir and write_backup_files:
                 write_backup(self.model, backup_dir, epoch + 1)
             callback_list.on_epoch_end(epoch, logs)

@@ -4,12 +4,15 @@ import csv
 import math
 import os
 
+from keras_inception.training import checkpoints
+
 
 def read_history(path):
-    """Columns of a ``CSVLogger`` file, one row per epoch.
+    """Columns of a run's ``history.csv`` (or a ``CSVLogger`` file), one row per epoch.
 
-    A resumed run appends to the file and may repeat the interrupted epoch;
-    the last row written for an epoch wins.
+    A run rewrites the file whole at each epoch end, one row per epoch; in a
+    file appended to across resumes (``CSVLogger``), the last row written for
+    an epoch wins.
 
     Args:
         path: the ``history.csv`` path.
@@ -42,7 +45,8 @@ def plot_history(history, path, title=None):
     """Draws loss and accuracy (training and validation) against epochs.
 
     The figure is drawn with the Agg canvas directly, so no GUI backend is
-    needed and matplotlib's global backend is left alone.
+    needed and matplotlib's global backend is left alone. The PNG is written
+    atomically: a reader sees the old image or the new one.
 
     Args:
         history: ``{metric: [values]}`` (``read_history`` or ``History.history``).
@@ -72,6 +76,4 @@ def plot_history(history, path, title=None):
         axes.legend()
     if title:
         figure.suptitle(title)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
+    return checkpoints.publish_file(path, lambda temporary: figure.savefig(temporary, dpi=100))

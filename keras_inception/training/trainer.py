@@ -4,22 +4,28 @@ Every run writes its run directory::
 
     <run>/config.json        the resolved config (loadable with --config)
     <run>/class_names.json   label i -> class name
-    <run>/backup/            BackupAndRestore state while the run is incomplete
+    <run>/backup/            the last two backups while the run is incomplete
     <run>/best.keras         the epoch with the best validation top-1
     <run>/last.keras         the latest epoch
-    <run>/history.csv        one row per epoch (CSVLogger)
+    <run>/history.csv        one row per epoch
     <run>/tensorboard/       TensorBoard logs
     <run>/curves.png         loss and accuracy curves
-    <run>/summary.json       final metrics, timings, exports
+    <run>/summary.json       final metrics, timings, exports; its ``state`` is
+                             ``"trained"`` until the exports are written, then
+                             ``"complete"``
 
-Running the same command again after an interruption (SIGKILL included)
-resumes from the last backup, repeating at most the interrupted epoch (or the
-steps since the last ``save_freq`` backup).
+Every file is published atomically (``checkpoints.publish_file``). Running the
+same command again after an interruption (SIGKILL included) resumes from the
+last backup, repeating at most the interrupted epoch (or the steps since the
+last ``save_freq`` backup); after a kill once training finished (a
+``"trained"`` summary) it only redoes the curves, the backup removal and the
+exports.
 """
 
 import dataclasses
 import json
 import os
+import secrets
 import shutil
 import time
 
@@ -29,14 +35,16 @@ import tensorflow as tf
 
 from keras_inception import data
 from keras_inception import export
+from keras_inception import faults
+from keras_inception import precision as precision_lib
+from keras_inception.data import auto as data_auto
 from keras_inception import registry
-from keras_inception.export import atomic
+from keras_inception.training import checkpoints
 from keras_inception.training import config as config_lib
 from keras_inception.training import distribute
 from keras_inception.training import plots
 from keras_inception.training import recipe
 from keras_inception.training.loop import CustomLoop
-from keras_inception.training.loop import read_json
 
 # Fields whose change makes a backup unusable (another graph or optimizer).
 _STRUCTURAL_FIELDS = (
@@ -44,6 +52,11 @@ _STRUCTURAL_FIELDS = (
     "include_preprocessing", "finetune", "unfreeze_top_blocks", "optimizer", "use_ema",
 )
 
+
+# The run directory's files, removed when a run starts afresh.
+# summary.json first: a kill in between must not leave a "trained" summary.
+_OUTPUTS = ("summary.json", "backup", "class_names.json", "best.keras", "last.keras",
+            "history.csv", "tensorboard", "curves.png")
 
 # TF-slim's evaluation crop, recorded for runs on the caller's own datasets.
 _SLIM_EVAL_CROP = 0.875
@@ -98,9 +111,14 @@ def train(config, *, datasets=None, callbacks=()):
     config.validate(strategy.num_replicas_in_sync)
     policy = keras.config.dtype_policy()
     keras.utils.set_random_seed(config.seed)
-    keras.config.set_dtype_policy(config.precision)
+    chosen, reason = precision_lib.resolve(config.precision)
+    choices = {"precision": data_auto.Choice(
+        chosen, reason, "--set precision=" + "|".join(precision_lib.PRECISIONS),
+    )}
+    keras.config.set_dtype_policy(chosen)
     try:
-        return _Run(config, strategy, datasets, callbacks).execute()
+        return _Run(config.replace(precision=chosen), strategy, datasets, callbacks,
+                    choices).execute()
     finally:
         keras.config.set_dtype_policy(policy)
 
@@ -108,7 +126,7 @@ def train(config, *, datasets=None, callbacks=()):
 class _Run:
     """One invocation of ``train``: the run directory, the phases, the outputs."""
 
-    def __init__(self, config, strategy, datasets, callbacks):
+    def __init__(self, config, strategy, datasets, callbacks, choices):
         spec = registry.get_spec(config.model)
         self.config = config.replace(
             image_size=config.image_size or spec.default_size,
@@ -134,12 +152,19 @@ class _Run:
                          "summary.json")
         }
         self.datasets = datasets
+        # Settings chosen for the user ("auto"): {name: data_auto.Choice}.
+        self.choices = dict(choices)
+        self.profile = None
+        self.skipped = {"count": 0, "log": None}
         self.user_callbacks = list(callbacks)
         self.history = {}
 
     def execute(self):
         start = time.time()
         self.resuming = self._prepare_run_dir()
+        if self.trained is not None:
+            return self._finish_trained_run()
+        self._require_weights()
         train_ds, val_ds, class_names, counts = self._datasets()
         num_classes = len(class_names)
         steps = self.config.steps_per_epoch or counts["steps"]
@@ -162,7 +187,7 @@ class _Run:
                     model, self.config, num_classes=num_classes, steps_per_epoch=steps,
                     num_replicas=self.strategy.num_replicas_in_sync, lr_scale=lr_scale,
                 )
-            done = os.path.join(self.paths["backup"], f"{phase}.done.weights.npz")
+            done = os.path.join(self.paths["backup"], _done_file(phase))
             if os.path.exists(done):
                 _load_arrays(model, done)
                 continue
@@ -171,8 +196,10 @@ class _Run:
             ))
             if self.chief and phase != self._phases()[-1][0]:
                 _save_arrays(model, done)
+            faults.point("train.phase_done")
 
         metrics = self._evaluate(model, val_ds, num_classes)
+        faults.point("train.evaluated")
         return self._finish(
             model, metrics, class_names, counts, started[0], self.resuming, meter,
             time.time() - start,
@@ -189,11 +216,21 @@ class _Run:
         return phases
 
     def _prepare_run_dir(self):
-        """Checks a backup against the config; clears a finished run's outputs."""
+        """Checks a backup against the config; clears a finished run's outputs.
+
+        Returns whether this invocation resumes an interrupted run, and sets
+        ``self.trained`` to the summary of a run killed after its training
+        finished (state ``"trained"``), whose rerun only redoes what follows.
+        """
         backup = self.paths["backup"]
-        resuming = self.config.resume and os.path.isdir(backup) and bool(os.listdir(backup))
+        summary = checkpoints.read_json(self.paths["summary.json"]) if self.config.resume else None
+        self.trained = summary if (
+            isinstance(summary, dict) and summary.get("state") == "trained"
+            and summary.get("epochs") == self._phases()[-1][1]
+        ) else None
+        resuming = self.config.resume and (self.trained is not None or _has_backup(backup))
         if resuming:
-            previous = read_json(self.paths["config.json"]) or {}
+            previous = checkpoints.read_json(self.paths["config.json"]) or {}
             changed = [
                 f for f in _STRUCTURAL_FIELDS
                 if f in previous and previous[f] != self.config.to_dict()[f]
@@ -205,13 +242,19 @@ class _Run:
                     "resume=false. Received: "
                     + ", ".join(f"{f}={getattr(self.config, f)!r}" for f in changed)
                 )
+            if self.config.central_fraction is None and previous.get("central_fraction"):
+                # The crop recorded by the interrupted run, which its exports serve with.
+                self.config = self.config.replace(central_fraction=previous["central_fraction"])
         if self.chief:
             if not resuming:
-                for name in ("backup", "class_names.json", "best.keras", "last.keras",
-                             "history.csv", "tensorboard", "curves.png", "summary.json"):
+                for name in _OUTPUTS:
                     _remove(self.paths[name])
             os.makedirs(self.run_dir, exist_ok=True)
-            atomic.write_json(self.paths["config.json"], self.config.to_dict())
+            checkpoints.remove_stale_files(self.run_dir, list(self.paths))
+            for phase, _, _ in self._phases():
+                checkpoints.remove_stale_backup_files(os.path.join(backup, phase))
+                checkpoints.remove_stale_files(backup, [_done_file(phase)])
+            checkpoints.write_json(self.paths["config.json"], self.config.to_dict())
         return resuming
 
     def _datasets(self):
@@ -226,12 +269,20 @@ class _Run:
                     f"Received: steps_per_epoch={config.steps_per_epoch!r}"
                 )
             counts = {"train": steps * config.batch_size, "validation": None, "steps": steps}
-            self._record_central_fraction(config.central_fraction or _SLIM_EVAL_CROP)
+            if config.central_fraction in (None, config_lib.AUTO):
+                self.choices["central_fraction"] = data_auto.Choice(
+                    _SLIM_EVAL_CROP, "datasets given by the caller: TF-slim's crop recorded "
+                    "for the export", "--set central_fraction=F",
+                )
+            self._record_choices()
             return train_ds, val_ds, list(class_names), counts
+        self._choose_from_data()
+        config = self.config
         common = dict(
             image_size=config.image_size, batch_size=config.batch_size,
             validation_split=config.validation_split, seed=config.seed,
             scale=not config.include_preprocessing, model=config.model,
+            skipped_log_dir=self.run_dir if self.chief else None,
         )
         train_ds, train_info = data.build_dataset(
             config.data, split="train", augment=config.augment, **common
@@ -240,7 +291,7 @@ class _Run:
             config.data, split="validation", class_names=train_info.class_names,
             central_fraction=config.central_fraction, **common,
         )
-        self._record_central_fraction(val_info.central_fraction)
+        self.skipped = {"count": train_info.num_skipped, "log": train_info.skipped_log}
         counts = {
             "train": train_info.num_examples, "validation": val_info.num_examples,
             "steps": train_info.steps_per_epoch,
@@ -249,12 +300,60 @@ class _Run:
             train_ds = train_ds.map(lambda x, y: (x, tf.argmax(y, axis=-1, output_type=tf.int32)))
         return train_ds, val_ds, train_info.class_names, counts
 
-    def _record_central_fraction(self, fraction):
-        """Writes the evaluation crop used into ``config.json``: exports serve with it."""
-        if self.config.central_fraction is None:
-            self.config = self.config.replace(central_fraction=fraction)
-            if self.chief:
-                atomic.write_json(self.paths["config.json"], self.config.to_dict())
+    def _require_weights(self):
+        """Fails before any data work when the initial weights cannot be had.
+
+        Registry weights are fetched (and TF-slim archives converted) now:
+        from ``$KERAS_INCEPTION_WEIGHTS``, the Keras cache or, online, their URL;
+        offline, the error names the file and where to put it.
+        """
+        name = self.config.weights
+        if not name:
+            return
+        from keras_inception import weights as weights_lib
+        from keras_inception.weights import download
+
+        record = weights_lib.find_weights(self.config.model, name)
+        if record is None:
+            if not os.path.isfile(name):
+                raise FileNotFoundError(
+                    f"The initial weights {name!r} are neither a weights tag of "
+                    f"{self.config.model} nor an existing file. Received: weights={name!r}"
+                )
+            return
+        include_top = not self.config.finetune
+        if record.is_slim:
+            weights_lib.record_weights(record, include_top=include_top)
+        else:
+            download.fetch(record.file_for(include_top))
+
+    def _choose_from_data(self):
+        """Resolves the ``"auto"`` data settings from a profile of ``config.data``."""
+        wanted = [
+            name for name in ("augment", "central_fraction", "validation_split")
+            if getattr(self.config, name) in (None, config_lib.AUTO)
+        ]
+        if wanted:
+            self.profile = data_auto.profile_source(
+                self.config.data, seed=self.config.seed,
+                skipped_log_dir=self.run_dir if self.chief else None,
+            )
+            chosen = data_auto.choose(
+                self.profile, self.config.image_size, epochs=self._phases()[-1][1]
+            )
+            self.choices.update({name: chosen[name] for name in wanted if name in chosen})
+            if "validation_split" in wanted and "validation_split" not in chosen:
+                self.config = self.config.replace(validation_split=None)
+        self._record_choices()
+
+    def _record_choices(self):
+        """Puts the chosen values in the config and in ``config.json`` (exports read it)."""
+        values = {
+            name: choice.value for name, choice in self.choices.items() if name != "precision"
+        }
+        self.config = self.config.replace(**values)
+        if self.chief:
+            checkpoints.write_json(self.paths["config.json"], self.config.to_dict())
 
     def _callbacks(self, model, phase, first_epoch_best):
         """Checkpoints and logs (chief only), in an order that matters.
@@ -267,48 +366,51 @@ class _Run:
             return []
         callbacks = [distribute.SyncReplicaVariables(self.strategy)]
         if self.loop == "fit":
-            callbacks.append(keras.callbacks.BackupAndRestore(
+            callbacks.append(checkpoints.BackupCallback(
                 os.path.join(self.paths["backup"], phase), save_freq=self.config.save_freq,
-                double_checkpoint=True,
             ))
             if self.config.use_ema:
                 callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+        # history.csv last: it commits the epoch (see checkpoints.restore_backup).
         callbacks += [
-            keras.callbacks.ModelCheckpoint(
-                self.paths["best.keras"], monitor=recipe.metric_key(model, "accuracy", True),
-                mode="max", save_best_only=True, initial_value_threshold=first_epoch_best,
+            checkpoints.CheckpointCallback(
+                self.paths["best.keras"], "best_keras",
+                monitor=recipe.metric_key(model, "accuracy", True), best=first_epoch_best,
             ),
-            keras.callbacks.ModelCheckpoint(self.paths["last.keras"]),
-            keras.callbacks.CSVLogger(self.paths["history.csv"], append=True),
+            checkpoints.CheckpointCallback(self.paths["last.keras"], "last_keras"),
             keras.callbacks.TensorBoard(self.paths["tensorboard"], write_graph=False),
+            checkpoints.HistoryCallback(self.paths["history.csv"]),
         ]
         return callbacks
 
     def _fit_phase(self, model, phase, train_ds, val_ds, steps, end_epoch, num_classes, meter):
         """Runs one phase to ``end_epoch``; returns the epoch it started at."""
-        start_epoch = self.config.epochs if phase == "finetune" else 0
-        best_so_far = _best(plots.read_history(self.paths["history.csv"]), model)
+        backup_dir = os.path.join(self.paths["backup"], phase)
+        initial_epoch = self.config.epochs if phase == "finetune" else 0
+        if self.resuming:
+            committed = checkpoints.committed_epochs(self.paths["history.csv"])
+            with self.strategy.scope():
+                restored = checkpoints.restore_backup(model, backup_dir, committed)
+            initial_epoch = max(initial_epoch, restored)
+        earlier = _epochs_before(plots.read_history(self.paths["history.csv"]), initial_epoch)
+        best_so_far = _best(earlier, model)
         callbacks = self._callbacks(model, phase, best_so_far and best_so_far["accuracy"])
         callbacks += [meter, *self.user_callbacks]
         if self.loop == "custom":
             self.custom_loop = CustomLoop(model, self.config, self.strategy, num_classes)
             history, first = self.custom_loop.fit(
-                train_ds, epochs=end_epoch, initial_epoch=start_epoch, steps_per_epoch=steps,
-                validation_data=val_ds, callbacks=callbacks,
-                backup_dir=os.path.join(self.paths["backup"], phase),
-                restore=self.resuming, write_backup_files=self.chief,
+                train_ds, epochs=end_epoch, initial_epoch=initial_epoch, steps_per_epoch=steps,
+                validation_data=val_ds, callbacks=callbacks, backup_dir=backup_dir,
+                restore=False, write_backup_files=self.chief,
                 verbose=self.config.verbose if self.chief else 0,
             )
         else:
             history = model.fit(
-                train_ds, epochs=end_epoch, initial_epoch=start_epoch, steps_per_epoch=steps,
+                train_ds, epochs=end_epoch, initial_epoch=initial_epoch, steps_per_epoch=steps,
                 validation_data=val_ds, callbacks=callbacks, verbose=self.config.verbose,
                 shuffle=False,
             )
             first = history.epoch[0] if history.epoch else end_epoch
-            # BackupAndRestore stores the restored epoch on the model and Keras
-            # never clears it, so a later fit (the next phase) would start there.
-            model._initial_epoch = None
         for key, values in history.history.items():
             self.history.setdefault(key, []).extend(values)
         self.history.setdefault("epoch", []).extend(history.epoch)
@@ -344,6 +446,9 @@ class _Run:
             "image_size": self.config.image_size,
             "params": model.count_params(),
             "precision": self.config.precision,
+            "chosen": {name: choice.to_dict() for name, choice in self.choices.items()},
+            "data_profile": self.profile.to_dict() if self.profile else None,
+            "skipped": self.skipped,
             "strategy": type(self.strategy).__name__,
             "num_replicas": self.strategy.num_replicas_in_sync,
             "loop": self.loop,
@@ -357,28 +462,71 @@ class _Run:
             "exports": {},
         }
         if self.chief:
-            if history:
-                plots.plot_history(history, self.paths["curves.png"],
-                                   title=f"{self.config.model} on {self.config.data}")
-            _remove(self.paths["backup"])
-            atomic.write_json(self.paths["summary.json"], summary)
+            # Training is finished for good once this is on disk (before the
+            # backup goes): a rerun after a kill from here on only redoes _complete.
+            summary["state"] = "trained"
             if self.config.export:
-                summary["exports"] = self._export(class_names)
-                atomic.write_json(self.paths["summary.json"], summary)
-            if self.config.verbose:
-                print(format_summary(summary, self.run_dir))
+                versions = export.model_versions(self._export_dir())
+                summary["export_version"] = (versions or [0])[-1] + 1
+            checkpoints.write_json(self.paths["summary.json"], summary)
+            faults.point("train.trained")
+            self._complete(summary, class_names, history)
         return TrainResult(
             run_dir=self.run_dir, metrics=metrics, best=best, history=history,
             initial_epoch=initial_epoch, class_names=list(class_names), summary=summary,
             model=model,
         )
 
-    def _export(self, class_names):
-        name = f"{self.config.model}_{config_lib.data_tag(self.config.data)}"
-        saved_model = export.export_saved_model(
-            self.run_dir, base_dir=self.config.export_dir, model_name=name,
-            class_names=class_names,
+    def _finish_trained_run(self):
+        """The rerun of a run killed after training finished: ``_complete`` only."""
+        summary = dict(self.trained, resumed=True, initial_epoch=self.trained["epochs"])
+        class_names = data.load_class_names(self.paths["class_names.json"])
+        history = plots.read_history(self.paths["history.csv"])
+        if self.chief:
+            self._complete(summary, class_names, history)
+        return TrainResult(
+            run_dir=self.run_dir, metrics=summary["validation"], best=summary["best"],
+            history=history, initial_epoch=summary["initial_epoch"],
+            class_names=class_names, summary=summary,
+            model=keras.saving.load_model(self.paths["last.keras"], compile=False),
         )
+
+    def _complete(self, summary, class_names, history):
+        """Curves, backup removal, exports, the final summary: idempotent, redone after a kill."""
+        if history:
+            plots.plot_history(history, self.paths["curves.png"],
+                               title=f"{self.config.model} on {self.config.data}")
+            faults.point("train.curves_written")
+        faults.point("train.before_backup_removal")
+        _remove(self.paths["backup"])
+        faults.point("train.backup_removed")
+        if self.config.export:
+            faults.point("train.export_start")
+            summary["exports"] = self._export(class_names, summary.get("export_version"))
+        summary["state"] = "complete"
+        checkpoints.write_json(self.paths["summary.json"], summary)
+        faults.point("train.complete")
+        if self.config.verbose:
+            print(format_summary(summary, self.run_dir))
+
+    def _export_dir(self):
+        """The SavedModel's model directory, ``<export_dir>/<model>_<data tag>``."""
+        name = f"{self.config.model}_{config_lib.data_tag(self.config.data)}"
+        return os.path.join(self.config.export_dir, name)
+
+    def _export(self, class_names, version):
+        model_dir = self._export_dir()
+        name = os.path.basename(model_dir)
+        if version and os.path.isdir(os.path.join(model_dir, str(version))):
+            # A killed rerun published this version already (by a rename: whole).
+            export.write_serving_config(self.config.export_dir)
+            saved_model = os.path.join(model_dir, str(version))
+        else:
+            saved_model = export.export_saved_model(
+                self.run_dir, base_dir=self.config.export_dir, model_name=name,
+                version=version, class_names=class_names,
+            )
+        faults.point("train.saved_model_exported")
         # The run's own images calibrate int8 and check the parity of every mode.
         tflite = export.export_tflite(
             self.run_dir, os.path.join(self.config.export_dir, f"{name}.tflite"),
@@ -386,6 +534,7 @@ class _Run:
             calibration_data=self.config.data if self.datasets is None else None,
             class_names=class_names,
         )
+        faults.point("train.tflite_exported")
         return {"saved_model": saved_model, "tflite": _jsonable(tflite)}
 
 
@@ -413,6 +562,16 @@ def format_summary(summary, run_dir):
     if best:
         rows.append(f" best        top-1 {100 * best['accuracy']:.2f} % at epoch {best['epoch']}"
                     " (best.keras)")
+    skipped = summary.get("skipped") or {}
+    rows.append(
+        f" skipped     {skipped.get('count', 0)} file(s)"
+        + (f", listed in {skipped['log']}" if skipped.get("log") else "")
+    )
+    chosen = summary.get("chosen") or {}
+    if chosen:
+        rows.append(" chosen for you (override with --set NAME=VALUE):")
+        for name, choice in chosen.items():
+            rows.append(f"   {name} = {choice['value']}: {choice['reason']}")
     rows.append(f" run dir     {run_dir}")
     exports = summary.get("exports") or {}
     if exports:
@@ -466,11 +625,29 @@ def _best(history, model):
     return {"epoch": history["epoch"][index] + 1, "accuracy": values[index]}
 
 
+def _epochs_before(history, epoch):
+    """The rows of ``history`` (columns) for the epochs before ``epoch``."""
+    keep = [i for i, e in enumerate(history.get("epoch", [])) if e < epoch]
+    return {key: [values[i] for i in keep] for key, values in history.items()}
+
+
+def _done_file(phase):
+    return f"{phase}.done.weights.npz"
+
+
+def _has_backup(backup):
+    """Whether ``backup`` holds a phase's state or a finished phase's weights."""
+    if not os.path.isdir(backup):
+        return False
+    return any(
+        name.endswith(".done.weights.npz")
+        or os.path.isfile(os.path.join(backup, name, checkpoints.STATE_FILE))
+        for name in os.listdir(backup)
+    )
+
+
 def _save_arrays(model, path):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = path[: -len(".npz")] + ".tmp.npz"
-    np.savez(temporary, *model.get_weights())
-    os.replace(temporary, path)
+    checkpoints.publish_file(path, lambda temporary: np.savez(temporary, *model.get_weights()))
 
 
 def _load_arrays(model, path):
@@ -479,9 +656,13 @@ def _load_arrays(model, path):
 
 
 def _remove(path):
+    """Removes a file, or a directory by renaming it away first (never half of one)."""
     if os.path.isdir(path):
-        shutil.rmtree(path)
-    elif os.path.exists(path):
+        parent, name = os.path.split(path)
+        doomed = os.path.join(parent, f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+        os.rename(path, doomed)
+        shutil.rmtree(doomed)
+    elif os.path.lexists(path):
         os.remove(path)
 
 
