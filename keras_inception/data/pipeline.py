@@ -224,9 +224,8 @@ def build_dataset(
         size=(height, width), shuffle=shuffle, seed=seed, input_context=input_context,
         cache=_resolve_cache(cache, training, src.total_bytes), shuffle_buffer=shuffle_buffer,
     )
-    if src.kind in ("tfrecord", "tfds") and src.verified != "full":
-        # Bytes whose header claims too many pixels never reach a decoder
-        # (files and fully checked records had their headers checked already).
+    if "encoded" in ds.element_spec:
+        # Bytes whose header claims too many pixels never reach a decoder.
         ds = ds.map(_size_checked(max_pixels), num_parallel_calls=tf.data.AUTOTUNE)
     if training:
         recipe = preprocessing.AUGMENTATIONS[augment].kwargs()
