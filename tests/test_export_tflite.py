@@ -166,3 +166,37 @@ def test_cli_export_tflite(tmp_path, capsys):
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["path"] == str(out) and out.exists() and report["mode"] == "float16"
+
+
+def _dead_pid():
+    import subprocess
+
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077], ids=["umask022", "umask077"])
+def test_tflite_and_sidecar_are_published_atomically_with_the_umask(tmp_path, monkeypatch, umask):
+    import hashlib
+    import os
+
+    out = tmp_path / "m.tflite"
+    stale = tmp_path / f".m.tflite.tmp-{_dead_pid()}-x1y2z3"
+    stale.write_bytes(b"half a model")
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("KERAS_INCEPTION_FAULT_TRACE", str(trace))
+    previous = os.umask(umask)
+    try:
+        report = export.export_tflite(support.small_model(), out, check_parity=False)
+    finally:
+        os.umask(previous)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tflite", "m.tflite.json", "trace"]
+    for path in (out, tmp_path / "m.tflite.json"):
+        assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
+    sidecar = json.loads((tmp_path / "m.tflite.json").read_text())
+    assert sidecar["model_sha256"] == report["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert trace.read_text().split() == [
+        "export.tflite_temp_written", "export.tflite_before_rename",
+        "export.tflite_sidecar_temp_written", "export.tflite_sidecar_before_rename",
+    ]

@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import export_support as support
 from keras_inception.cli import main as cli_main
@@ -116,3 +117,90 @@ def test_cli_text_json_and_exit_code(model_paths, files, capsys):
     answer = json.loads(capsys.readouterr().out)
     assert [r["path"] for r in answer] == [str(first), str(second)]
     assert len(answer[0]["predictions"]) == 5
+
+
+def _png(width, height):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 90)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _png_bomb(width, height):
+    """A PNG whose header claims ``width`` x ``height`` (no pixel data follows)."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    crc = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr) & 0xFFFFFFFF)
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + crc
+
+
+@pytest.fixture()
+def oversized(tmp_path):
+    """A header bomb, a 20x20 PNG, a 41x25 PNG and a 1.1 MB file."""
+    paths = {name: tmp_path / f"{name}.png" for name in ("bomb", "small", "wide", "padded")}
+    paths["bomb"].write_bytes(_png_bomb(20000, 20000))
+    paths["small"].write_bytes(_png(20, 20))
+    paths["wide"].write_bytes(_png(41, 25))
+    paths["padded"].write_bytes(_png(2, 2) + bytes(1_100_000))
+    return paths
+
+
+def test_images_over_max_pixels_are_refused_before_decoding(model_paths, oversized, capsys):
+    from keras_inception.predict import load_predictor
+
+    model = str(model_paths["tflite_float32"])
+    found = predict_files(list(oversized.values()), model, max_pixels=1000)
+    assert found[0]["error"] == (
+        "not a decodable image: image is 20000x20000 = 400000000 pixels, over max_pixels=1000"
+    )
+    assert "predictions" in found[1]
+    assert found[2]["error"].endswith("image is 41x25 = 1025 pixels, over max_pixels=1000")
+    # A file larger than any image of max_pixels pixels could be is not read whole.
+    assert found[3]["error"] == (
+        "not a decodable image: the file is over 1056576 bytes, more than an image "
+        "of max_pixels=1000 pixels can hold"
+    )
+    assert cli_main(["predict", str(oversized["bomb"]), "--model", model,
+                     "--max-pixels", "1000"]) == 1
+    assert "over max_pixels=1000" in capsys.readouterr().err
+    # The graph that prepares the pixels checks too.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="over max_pixels=1000"):
+        load_predictor(model, max_pixels=1000)(oversized["wide"].read_bytes())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["keras", "saved_model"])
+def test_every_model_kind_checks_max_pixels_in_its_graph(model_paths, oversized, backend):
+    from keras_inception.predict import load_predictor
+
+    predictor = load_predictor(model_paths[backend], max_pixels=1000)
+    # A SavedModel applies the limit it was exported with.
+    image, limit = (
+        (oversized["wide"], 1000) if backend == "keras" else (oversized["bomb"], 40000000)
+    )
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"over max_pixels={limit}"):
+        predictor(image.read_bytes())
+    assert predict_files([oversized["bomb"]], model_paths[backend])[0]["error"].endswith(
+        "over max_pixels=40000000"
+    )
+
+
+def test_tflite_with_another_models_sidecar_is_refused(model_paths, files, tmp_path):
+    (path, _), *_ = files[0]
+    model = tmp_path / "m.tflite"
+    shutil.copy(model_paths["tflite_float32"], model)
+    sidecar = json.loads(open(f"{model_paths['tflite_float32']}.json").read())
+    sidecar["model_sha256"] = "0" * 64
+    (tmp_path / "m.tflite.json").write_text(json.dumps(sidecar))
+    with pytest.raises(ValueError, match="describes another model"):
+        predict_files([path], model)
+    del sidecar["labels"]
+    sidecar.pop("model_sha256")
+    (tmp_path / "m.tflite.json").write_text(json.dumps(sidecar))
+    with pytest.raises(ValueError, match="not one written by keras_inception.export"):
+        predict_files([path], model)

@@ -224,8 +224,9 @@ def build_dataset(
         size=(height, width), shuffle=shuffle, seed=seed, input_context=input_context,
         cache=_resolve_cache(cache, training, src.total_bytes), shuffle_buffer=shuffle_buffer,
     )
-    if "encoded" in ds.element_spec:
-        # Bytes whose header claims too many pixels never reach a decoder.
+    if src.kind in ("tfrecord", "tfds") and src.verified != "full":
+        # Bytes whose header claims too many pixels never reach a decoder
+        # (files and fully checked records had their headers checked already).
         ds = ds.map(_size_checked(max_pixels), num_parallel_calls=tf.data.AUTOTUNE)
     if training:
         recipe = preprocessing.AUGMENTATIONS[augment].kwargs()
@@ -350,6 +351,7 @@ def _image_size(image_size, *, model, min_size):
 
 
 def _size_checked(max_pixels):
+    @tf.autograph.experimental.do_not_convert
     def check(element):
         encoded = image_header.tf_check_max_pixels(element["encoded"], max_pixels)
         return {**element, "encoded": encoded}

@@ -441,7 +441,11 @@ def tfrecord_source(
     sizes = [files_lib.file_problem(f)[1] for f in files]
     if verify == "auto":
         verify = "full" if sum(sizes) <= FULL_VERIFY_BYTES else "quick"
-    counts, skipped = _check_shards(files, verify, label_offset, max_pixels)
+    # Without stored counts every record is read to count them: checksums too.
+    counts, skipped = _check_shards(
+        files, verify, label_offset, max_pixels,
+        checksums=verify == "full" or not by_name or names is None,
+    )
     count = None
     if by_name:
         count = sum(counts) - len(skipped)
@@ -472,11 +476,13 @@ def tfrecord_source(
                 (tf.constant(0, tf.int64), tf.constant(-1, tf.int32)),
                 lambda state, label: (state[0] + 1, tf.maximum(state[1], label)),
             )
-        except tf.errors.OpError as error:
+        except (tf.errors.OpError, UnicodeDecodeError) as error:
+            message = getattr(error, "message", None)
+            message = files_lib.one_line(message) if message else "unparsable"
             raise ValueError(
-                f"The TFRecord files hold records that are not image examples "
-                f"({files_lib.one_line(error.message)}); run `keras-inception data info "
-                f"--verify full` to list them. Received: source={source!r}"
+                f"The TFRecord files hold records that are not image examples ({message}); "
+                "run `keras-inception data info --verify full` to list them. "
+                f"Received: source={source!r}"
             ) from None
         count = int(count)
         names = names or [str(i) for i in range(int(top_label) + 1)]
@@ -504,18 +510,18 @@ def tfrecord_source(
     )
 
 
-def _check_shards(files, verify, label_offset, max_pixels):
+def _check_shards(files, verify, label_offset, max_pixels, checksums):
     """Per-shard record counts and ``{"<shard>#<index>": reason}`` of unusable records.
 
     Raises:
         ValueError: a shard is truncated, unreadable or fails a checksum.
     """
-    key = ("records", verify, label_offset, max_pixels, _stamp(files))
+    key = ("records", verify, checksums, label_offset, max_pixels, _stamp(files))
     if key not in _SCANS:
         counts, skipped = [], {}
         for path in files:
             count, problem = (
-                tfrecord.check_records(path) if verify == "full" else tfrecord.check_framing(path)
+                tfrecord.check_records(path) if checksums else tfrecord.check_framing(path)
             )
             if problem:
                 raise ValueError(
@@ -523,8 +529,8 @@ def _check_shards(files, verify, label_offset, max_pixels):
                     f"again, or remove the shard. Received: source={path!r}"
                 )
             counts.append(count)
-            if verify == "full":
-                skipped.update(tfrecord.check_examples(path, label_offset, max_pixels))
+        if verify == "full":
+            skipped = tfrecord.check_examples(files, counts, label_offset, max_pixels)
         _SCANS[key] = counts, skipped
     counts, skipped = _SCANS[key]
     return list(counts), dict(skipped)
