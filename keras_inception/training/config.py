@@ -20,11 +20,14 @@ import reprlib
 
 import yaml
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 OPTIMIZERS = ("rmsprop", "sgd")
 DISTRIBUTIONS = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 LOOPS = ("auto", "fit", "custom")
 TFLITE_MODES = ("float32", "float16", "dynamic", "int8")
+
+# Settings chosen from the data or the hardware when set to this.
+AUTO = "auto"
 
 # Szegedy et al. 2016 (Inception-v3, Sec. 8) train with batch 32 per replica and
 # asynchronous updates, so each update the learning rate 0.045 applies to sees
@@ -57,14 +60,16 @@ class TrainConfig:
         batch_size: global batch size over all replicas, default 32.
         steps_per_epoch: cap on steps per epoch; ``None`` (default) is one pass.
         validation_split: held-out fraction for sources without a validation
-            split; ``None`` (default) lets the data pipeline decide (0.1, and
-            0.2 for digits).
+            split; ``"auto"`` (default) chooses from the number of images per
+            class (``keras_inception.data.auto``).
         augment: augmentation recipe of the data pipeline (``"inception"``,
-            ``"fast"``, ``"light"``, ``"none"``); ``None`` (default) lets the
-            pipeline choose for the source.
-        central_fraction: central crop of the evaluation images; ``None``
-            (default) lets the data pipeline choose (0.875, 1.0 for digits).
-            The run's ``config.json`` records the value used, for the export.
+            ``"fast"``, ``"mild"``, ``"light"``, ``"none"``); ``"auto"``
+            (default) chooses from the images' size and colour and the
+            run's length.
+        central_fraction: central crop of the evaluation images; ``"auto"``
+            (default) chooses from the images' size (0.875 for images at least
+            the input size, else 1.0). The run's ``config.json`` records the
+            value used, for the export.
         seed: seed of the data split, shuffling and initialization, default 1337.
         optimizer: ``"rmsprop"`` (default, Inception-v3/v4) or ``"sgd"`` with
             momentum (GoogLeNet, BN-Inception).
@@ -94,8 +99,10 @@ class TrainConfig:
             blocks unfrozen in a second phase, default 0 (no second phase).
         finetune_epochs: epochs of the second phase, default 0.
         finetune_lr_scale: learning-rate factor of the second phase, default 0.1.
-        precision: ``"float32"`` (default), ``"mixed_bfloat16"`` (CPUs with
-            bf16 units, TPUs) or ``"mixed_float16"`` (GPUs, with loss scaling).
+        precision: ``"auto"`` (default: ``keras_inception.precision``'s rule,
+            mixed bfloat16 where there are bf16 matrix units), ``"float32"``,
+            ``"mixed_bfloat16"`` (CPUs with AMX, TPUs, recent GPUs) or
+            ``"mixed_float16"`` (older GPUs, with loss scaling).
         jit_compile: compile the train step with XLA, default False.
         steps_per_execution: train steps per ``tf.function`` call, default 1.
         distribution: ``"auto"`` (default: multi-worker when ``TF_CONFIG``
@@ -128,9 +135,9 @@ class TrainConfig:
     epochs: int = 100
     batch_size: int = 32
     steps_per_epoch: int = None
-    validation_split: float = None
-    augment: str = None
-    central_fraction: float = None
+    validation_split: float = "auto"
+    augment: str = "auto"
+    central_fraction: float = "auto"
     seed: int = 1337
     optimizer: str = "rmsprop"
     learning_rate: float = 0.045
@@ -152,7 +159,7 @@ class TrainConfig:
     unfreeze_top_blocks: int = 0
     finetune_epochs: int = 0
     finetune_lr_scale: float = 0.1
-    precision: str = "float32"
+    precision: str = "auto"
     jit_compile: bool = False
     steps_per_execution: int = 1
     distribution: str = "auto"
@@ -217,12 +224,17 @@ class TrainConfig:
         if self.steps_per_epoch is not None:
             _require(self.steps_per_epoch >= 1, "steps_per_epoch", self.steps_per_epoch,
                      "must be at least 1 or None")
-        if self.central_fraction is not None:
+        if self.central_fraction not in (None, AUTO):
             _require(0 < self.central_fraction <= 1, "central_fraction",
-                     self.central_fraction, "must be in (0, 1] or None")
-        if self.validation_split is not None:
+                     self.central_fraction, "must be in (0, 1] or 'auto'")
+        if self.validation_split not in (None, AUTO):
             _require(0 < self.validation_split < 1, "validation_split",
-                     self.validation_split, "must be in (0, 1) or None")
+                     self.validation_split, "must be in (0, 1) or 'auto'")
+        if self.augment not in (None, AUTO):
+            from keras_inception.data import preprocessing
+
+            _require(self.augment in preprocessing.AUGMENTATIONS, "augment", self.augment,
+                     f"must be 'auto' or one of {tuple(preprocessing.AUGMENTATIONS)}")
         _require_choice(self, "optimizer", OPTIMIZERS)
         _require(self.learning_rate > 0, "learning_rate", self.learning_rate, "must be positive")
         _require(0 <= self.momentum < 1, "momentum", self.momentum, "must be in [0, 1)")
@@ -498,6 +510,7 @@ _FLOAT_FIELDS = {n for n, f in _FIELDS.items() if f.type is float}
 _INT_FIELDS = {n for n, f in _FIELDS.items() if f.type is int}
 # Fields whose default is None take null; the others need a value of their type.
 _OPTIONAL_FIELDS = {n for n, f in _FIELDS.items() if f.default is None}
+_AUTO_FIELDS = {n for n, f in _FIELDS.items() if f.default == AUTO}
 
 
 def _coerce(name, value):
@@ -530,6 +543,8 @@ def _check_type(config):
     for name, field in _FIELDS.items():
         value = getattr(config, name)
         if field.type is object:
+            continue
+        if name in _AUTO_FIELDS and (value is None or value == AUTO):
             continue
         if value is None:
             if name not in _OPTIONAL_FIELDS:

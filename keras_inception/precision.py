@@ -1,0 +1,99 @@
+"""``precision="auto"``: the Keras dtype policy that suits the hardware.
+
+Mixed precision pays where the hardware multiplies bfloat16 or float16
+matrices natively; elsewhere it only adds casts. The rule:
+
+- ``mixed_bfloat16`` on TPUs, on GPUs of compute capability 8.0 or more
+  (Ampere and later), and on x86 CPUs with AMX (``amx_bf16`` in the CPU
+  flags): bf16 matrix units, measured 2.7x float32 for Inception-v3 training
+  at 299 px on a 2-core AMX host (issue 13);
+- ``mixed_float16`` on older GPUs with tensor cores (compute capability 7.x);
+- ``float32`` everywhere else, including CPUs with AVX512-BF16 but no AMX,
+  where bf16 gained only 1.2-1.4x in our benchmarks at the cost of accuracy
+  headroom: measure with ``benchmarks/bench_training.py`` before choosing it.
+"""
+
+import os
+
+import tensorflow as tf
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+AUTO = "auto"
+
+
+def cpu_flags(cpuinfo="/proc/cpuinfo"):
+    """The CPU feature flags of this machine (empty where ``/proc/cpuinfo`` is missing)."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def detect(*, flags=None, gpus=None, tpus=None):
+    """``(policy, reason)``: the mixed-precision policy this machine runs fastest.
+
+    Args:
+        flags: CPU flags, default ``None`` (read from ``/proc/cpuinfo``).
+        gpus: ``[(name, (major, minor))]`` compute capabilities, default
+            ``None`` (asked of TensorFlow).
+        tpus: number of TPU devices, default ``None`` (asked of TensorFlow).
+
+    Returns:
+        A policy of ``PRECISIONS`` and a one-line reason.
+    """
+    if tpus is None:
+        tpus = len(tf.config.list_logical_devices("TPU"))
+    if tpus:
+        return "mixed_bfloat16", f"{tpus} TPU core(s): bfloat16 matrix units"
+    if gpus is None:
+        gpus = _gpu_capabilities()
+    if gpus:
+        name, capability = min(gpus, key=lambda g: g[1])
+        version = ".".join(map(str, capability))
+        if capability >= (8, 0):
+            return "mixed_bfloat16", f"GPU {name} (compute capability {version}): bf16 tensor cores"
+        if capability >= (7, 0):
+            return "mixed_float16", (
+                f"GPU {name} (compute capability {version}): float16 tensor cores, no bf16"
+            )
+        return "float32", f"GPU {name} (compute capability {version}): no tensor cores"
+    flags = cpu_flags() if flags is None else set(flags)
+    if "amx_bf16" in flags:
+        return "mixed_bfloat16", "CPU with AMX (amx_bf16): bf16 matrix units"
+    if "avx512_bf16" in flags:
+        return "float32", (
+            "CPU with AVX512-BF16 but no AMX: bf16 gained only 1.2-1.4x here, "
+            "float32 kept (measure with benchmarks/bench_training.py)"
+        )
+    return "float32", "CPU without bf16 matrix units"
+
+
+def resolve(precision):
+    """``(policy, reason)`` for a ``precision`` setting: ``"auto"`` or a policy name.
+
+    Raises:
+        ValueError: ``precision`` is neither.
+    """
+    if precision == AUTO:
+        return detect()
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"`precision` must be 'auto' or one of {PRECISIONS}. Received: precision={precision!r}"
+        )
+    return precision, "set by the user"
+
+
+def _gpu_capabilities():
+    found = []
+    if os.environ.get("CUDA_VISIBLE_DEVICES") == "":
+        return found
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        capability = details.get("compute_capability")
+        if capability:
+            found.append((details.get("device_name", gpu.name), tuple(capability)))
+    return found
