@@ -175,6 +175,7 @@ def verify_decodable(paths):
     if not paths:
         return {}
 
+    @tf.autograph.experimental.do_not_convert
     def check(path):
         # The shape is returned so that the decode is not pruned from the graph.
         return path, decode_shape(tf.io.read_file(path))

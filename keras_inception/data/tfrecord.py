@@ -93,31 +93,54 @@ def check_framing(path):
     return count, None
 
 
-def check_examples(path, label_offset=0, max_pixels=None):
+def check_examples(paths, counts, label_offset=0, max_pixels=None):
     """``{"<path>#<index>": reason}`` of the records that are not usable image examples.
 
-    Each record is parsed, its label checked (>= 0 after ``label_offset``),
-    its image's header size checked against ``max_pixels`` and the image
-    decoded (JPEGs at 1/8 size), in parallel; the failing records are then
-    looked at one by one for their reason. Call on a file that passed
-    ``check_records``.
+    Every record of every file is parsed, its label checked (>= 0 after
+    ``label_offset``), its image's header size checked against
+    ``max_pixels``, and only then the image decoded (JPEGs at 1/8 size), in
+    parallel; the failing records are then looked at one by one for their
+    reason. Call on files that passed ``check_records``.
+
+    Args:
+        paths: the TFRecord files.
+        counts: the number of records in each (from ``check_records``).
+        label_offset: subtracted from the labels, default 0.
+        max_pixels: the largest image, default ``None``
+            (``image_header.DEFAULT_MAX_PIXELS``).
     """
     max_pixels = max_pixels or image_header.DEFAULT_MAX_PIXELS
 
-    def check(index, record):
+    # Plain graph code: autograph's conversion would cost more than the check.
+    @tf.autograph.experimental.do_not_convert
+    def check(path, index, record):
         example = parse_example(record, label_offset)
-        encoded = image_header.tf_check_max_pixels(example["encoded"], max_pixels)
-        with tf.control_dependencies([tf.debugging.assert_non_negative(example["label"])]):
-            return index, files_lib.decode_shape(encoded)
+        pixels = image_header.tf_decoded_pixels(example["encoded"])
+        usable = (pixels >= 0) & (pixels <= max_pixels) & (example["label"] >= 0)
+        shape = tf.cond(
+            usable,
+            lambda: files_lib.decode_shape(example["encoded"]),
+            lambda: tf.constant([-1, -1, -1]),
+        )
+        return path, index, usable & (shape[0] >= 0)
 
-    good = tf.data.TFRecordDataset(path).enumerate().map(
-        check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False
-    ).ignore_errors()
-    good = {int(index) for index, _ in good.as_numpy_iterator()}
+    records = tf.data.Dataset.from_tensor_slices(list(paths)).flat_map(
+        lambda path: tf.data.TFRecordDataset(path).enumerate().map(
+            lambda index, record: (path, index, record)
+        )
+    )
+    good = records.map(check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+    good = {
+        (path.decode(), int(index))
+        for path, index, usable in good.ignore_errors().as_numpy_iterator() if usable
+    }
     bad = {}
-    for index, record in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):
-        if index not in good:
-            bad[f"{path}#{index}"] = _example_problem(record, label_offset, max_pixels)
+    for path, count in zip(paths, counts):
+        if all((path, index) in good for index in range(count)):
+            continue
+        for index, record in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):
+            if (path, index) not in good:
+                bad[f"{path}#{index}"] = _example_problem(record, label_offset, max_pixels)
     return bad
 
 
@@ -127,6 +150,8 @@ def _example_problem(record, label_offset, max_pixels):
         example = parse_example(record, label_offset)
     except tf.errors.OpError as error:
         return "not an image example: " + files_lib.one_line(error.message)
+    except UnicodeDecodeError:  # TensorFlow's message quoted the record's bytes
+        return "not an image example"
     if int(example["label"]) < 0:
         return f"negative label {int(example['label'])} (label_offset={label_offset})"
     encoded = example["encoded"].numpy()
@@ -138,6 +163,8 @@ def _example_problem(record, label_offset, max_pixels):
         files_lib.decode_shape(encoded)
     except tf.errors.OpError as error:
         return "cannot be decoded: " + files_lib.one_line(error.message)
+    except UnicodeDecodeError:
+        pass
     return "cannot be decoded"
 
 
