@@ -183,3 +183,21 @@ def test_cli_writes_the_reports(tmp_path, capsys):
     assert summary["num_images"] == 3 and summary["crops"] == 12
     assert {p.name for p in out.iterdir()} == {
         "evaluation.json", "evaluation.md", "confusion_matrix.png"}
+
+
+def test_images_over_max_pixels_are_never_decoded(tmp_path):
+    from PIL import Image
+
+    # One flat image per class of ``colour_classifier``: +R, +G, +B, -R, -G, -B.
+    colours = [(255, 128, 128), (128, 255, 128), (128, 128, 255),
+               (0, 128, 128), (128, 0, 128), (128, 128, 0)]
+    for index, colour in enumerate(colours):
+        (tmp_path / f"c{index}").mkdir()
+        Image.new("RGB", (20, 24), colour).save(tmp_path / f"c{index}" / "small.png")
+    Image.new("RGB", (41, 25), colours[1]).save(tmp_path / "c1" / "wide.png")
+    with pytest.warns(UserWarning, match="1 too large"):
+        result = evaluate(colour_classifier(), str(tmp_path), split="train",
+                          validation_split=0.0, max_pixels=1000, verbose=0)
+    assert result.num_images == 6 and result.top1 == 1.0
+    with pytest.raises(ValueError, match="max_pixels=0"):
+        evaluate(colour_classifier(), str(tmp_path), max_pixels=0)
