@@ -53,6 +53,7 @@ def run_convert(args):
         return 0
     print(f"wrote {report['out']}: {args.model}, {report['variables']} variables, "
           f"{report['params']:,} parameters")
+    print(f"  sha256 {report['sha256']} (in {report['out']}.sha256, checked on every load)")
     if report["classes"] is not None:
         background = " (class 0 = background)" if report["label_offset"] else ""
         print(f"  classifier: {report['classes']} classes{background}")

@@ -143,10 +143,12 @@ def record_weights(record, model=None, *, include_top=True):
             "and it is downloaded again on next use."
         ) from None
     faults.point("convert.archive_converted")
-    os.makedirs(os.path.dirname(converted), exist_ok=True)
-    named.save(converted)
+    # Pinned before the cache is written: a crash in between leaves no cache, and
+    # the rerun converts the (now pinned) archive again.
     if digest is not None:
         download.pin(file, digest)
+    os.makedirs(os.path.dirname(converted), exist_ok=True)
+    named.save(converted)
     return named
 
 

@@ -241,6 +241,7 @@ def _pins_path():
 
 
 def _pins():
+    files.clean_stale(os.path.dirname(_pins_path()), os.path.basename(_pins_path()))
     try:
         with open(_pins_path(), "rb") as f:
             pins = json.loads(f.read(_MAX_PINS_BYTES + 1))
