@@ -120,6 +120,9 @@ def write_tfrecords(
                 for name in sorted(examples) for path in examples[name]
             ]
             rows = [rows[i] for i in rng.permutation(len(rows))]
+            if not rows:
+                # No empty shard: a reader then holds validation out of train.
+                continue
             shards = num_shards if split == "train" else validation_shards
             names = tfrecord.write_shards(staging, split, rows, min(shards, max(1, len(rows))))
             info["splits"][split] = {"num_examples": len(rows), "files": names}

@@ -206,7 +206,8 @@ def list_image_tree(root):
         ``root`` itself, outside any class folder.
     """
     if not os.path.isdir(root):
-        raise ValueError(f"The image directory does not exist. Received: source={root!r}")
+        what = "is not a folder" if os.path.exists(root) else "does not exist"
+        raise ValueError(f"The image directory {what}. Received: source={root!r}")
     entries = sorted(e for e in os.listdir(root) if not e.startswith("."))
     class_names = [e for e in entries if os.path.isdir(os.path.join(root, e))]
     stray = [os.path.join(root, e) for e in entries if e not in class_names]
