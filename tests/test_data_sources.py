@@ -313,11 +313,14 @@ def test_digits_are_real_scans_split_stratified():
     images, labels = data.load_digits_rgb()
     assert images.shape == (1797, 8, 8, 3) and images.dtype == np.uint8
     assert images.max() == 255 and np.array_equal(images[..., 0], images[..., 2])
-    train = sources.open_source("digits", split="train")
-    val = sources.open_source("digits", split="validation")
+    train = sources.open_source("digits", split="train", validation_split=0.2)
+    val = sources.open_source("digits", split="validation", validation_split=0.2)
     assert (train.num_examples, val.num_examples) == (1437, 360)
     assert train.class_names == [str(i) for i in range(10)]
-    assert (train.default_augment, train.central_fraction) == ("light", 1.0)
+    # Served as 8x8 PNG files, like any image folder.
+    first = next(iter(train.make(size=(8, 8), shuffle=False, seed=0, input_context=None,
+                                 cache=False)))
+    assert tf.io.decode_png(first["encoded"]).shape == (8, 8, 1)
     val_labels = [int(e["label"]) for e in val.make(
         size=(8, 8), shuffle=False, seed=0, input_context=None, cache=False)]
     counts = np.bincount(val_labels, minlength=10)

@@ -127,14 +127,15 @@ def build_dataset(
         training: apply training augmentation, shuffle and drop the last
             partial batch; default ``None`` (``split == "train"``).
         validation_split: fraction held out when the source has no validation
-            split of its own, default ``None`` (0.1; 0.2 for digits).
+            split of its own, default ``None`` (0.1).
         seed: seed of the split, the shuffling and the augmentation, default 1337.
-        augment: ``"inception"``, ``"fast"``, ``"light"`` or ``"none"``;
-            default ``None``: ``"inception"`` for photographs, ``"light"``
-            (no flip, mild crop) for digits.
+        augment: a recipe of ``preprocessing.AUGMENTATIONS`` (``"inception"``,
+            ``"fast"``, ``"mild"``, ``"light"``, ``"none"``), default ``None``
+            (``"inception"``, the papers'). ``keras_inception.data.auto`` picks
+            one from the data, as training does.
         scale: ``True`` (default) for [-1, 1] pixels; ``False`` for 0-255,
             for models built with ``include_preprocessing=True``.
-        central_fraction: evaluation crop, default ``None`` (0.875; 1.0 for digits).
+        central_fraction: evaluation crop, default ``None`` (0.875, TF-slim's).
         model: a registry name whose ``min_size`` the images must reach,
             default ``None``.
         min_size: smallest accepted image side, default ``None`` (no check
@@ -202,8 +203,8 @@ def build_dataset(
         skipped_log_dir=skipped_log_dir, class_names=class_names,
         data_dir=data_dir, download=download, label_offset=label_offset,
     )
-    augment = (augment or src.default_augment) if training else None
-    central_fraction = src.central_fraction if central_fraction is None else central_fraction
+    augment = (augment or "inception") if training else None
+    central_fraction = 0.875 if central_fraction is None else central_fraction
     if ignore_errors is None:
         ignore_errors = src.verified == "quick"
         if ignore_errors:

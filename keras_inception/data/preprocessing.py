@@ -27,6 +27,8 @@ import dataclasses
 
 import tensorflow as tf
 
+from keras_inception import image_header
+
 BRIGHTNESS_MAX_DELTA = 32.0 / 255.0
 SATURATION_RANGE = (0.5, 1.5)
 HUE_MAX_DELTA = 0.2
@@ -76,7 +78,10 @@ AUGMENTATIONS = {
     "inception": Augmentation(),
     # TF-slim's fast mode: brightness and saturation only.
     "fast": Augmentation(color="fast"),
-    # A mild zoom/shift, for images a flip or a deep crop would destroy (digits).
+    # A mild zoom/shift with flips, for small images a deep crop would destroy.
+    "mild": Augmentation(area_range=(0.8, 1.0), aspect_ratio_range=(0.9, 1.1), color=None),
+    # The same without flips, for images whose mirror image is another class
+    # (characters, digits).
     "light": Augmentation(
         area_range=(0.8, 1.0), aspect_ratio_range=(0.9, 1.1), flip=False, color=None
     ),
@@ -368,10 +373,39 @@ def load_for_train(image_bytes, height, width, bbox=None, **options):
 
 
 def _crop(image, window_fn, height, width):
-    """The ``window_fn`` region of a decoded image, or of encoded bytes (fused decode)."""
+    """The ``window_fn`` region of a decoded image, or of encoded bytes (fused decode).
+
+    An image smaller than ``(height, width)`` on either side is upscaled
+    (bilinear) to cover it first, so that the crops of small images move by
+    fractions of their pixels rather than by whole ones. Returns float32 0-255.
+    """
     image = tf.convert_to_tensor(image)
     if image.dtype == tf.string:
-        return decode_and_crop(image, window_fn, size=(height, width))
+        return tf.cond(
+            _smaller_than(image_header.tf_image_dimensions(image), height, width),
+            lambda: _crop_upscaled(decode_image(image), window_fn, height, width),
+            lambda: tf.cast(decode_and_crop(image, window_fn, size=(height, width)), tf.float32),
+        )
+    return tf.cond(
+        _smaller_than(tf.shape(image)[:2], height, width),
+        lambda: _crop_upscaled(image, window_fn, height, width),
+        lambda: tf.cast(crop_to_window(image, window_fn(tf.shape(image))), tf.float32),
+    )
+
+
+def _smaller_than(dimensions, height, width):
+    """Whether known ``[height, width]`` dimensions fall short of the output on a side."""
+    return tf.logical_and(
+        tf.reduce_all(dimensions > 0),
+        tf.logical_or(dimensions[0] < height, dimensions[1] < width),
+    )
+
+
+def _crop_upscaled(image, window_fn, height, width):
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    factor = tf.maximum(height / shape[0], width / shape[1])
+    size = tf.cast(tf.math.ceil(shape * factor), tf.int32)
+    image = tf.image.resize(tf.cast(image, tf.float32), size, method="bilinear")
     return crop_to_window(image, window_fn(tf.shape(image)))
 
 

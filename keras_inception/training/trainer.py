@@ -36,6 +36,8 @@ import tensorflow as tf
 from keras_inception import data
 from keras_inception import export
 from keras_inception import faults
+from keras_inception import precision as precision_lib
+from keras_inception.data import auto as data_auto
 from keras_inception import registry
 from keras_inception.training import checkpoints
 from keras_inception.training import config as config_lib
@@ -109,9 +111,14 @@ def train(config, *, datasets=None, callbacks=()):
     config.validate(strategy.num_replicas_in_sync)
     policy = keras.config.dtype_policy()
     keras.utils.set_random_seed(config.seed)
-    keras.config.set_dtype_policy(config.precision)
+    chosen, reason = precision_lib.resolve(config.precision)
+    choices = {"precision": data_auto.Choice(
+        chosen, reason, "--set precision=" + "|".join(precision_lib.PRECISIONS),
+    )}
+    keras.config.set_dtype_policy(chosen)
     try:
-        return _Run(config, strategy, datasets, callbacks).execute()
+        return _Run(config.replace(precision=chosen), strategy, datasets, callbacks,
+                    choices).execute()
     finally:
         keras.config.set_dtype_policy(policy)
 
@@ -119,7 +126,7 @@ def train(config, *, datasets=None, callbacks=()):
 class _Run:
     """One invocation of ``train``: the run directory, the phases, the outputs."""
 
-    def __init__(self, config, strategy, datasets, callbacks):
+    def __init__(self, config, strategy, datasets, callbacks, choices):
         spec = registry.get_spec(config.model)
         self.config = config.replace(
             image_size=config.image_size or spec.default_size,
@@ -145,6 +152,10 @@ class _Run:
                          "summary.json")
         }
         self.datasets = datasets
+        # Settings chosen for the user ("auto"): {name: data_auto.Choice}.
+        self.choices = dict(choices)
+        self.profile = None
+        self.skipped = {"count": 0, "log": None}
         self.user_callbacks = list(callbacks)
         self.history = {}
 
@@ -153,6 +164,7 @@ class _Run:
         self.resuming = self._prepare_run_dir()
         if self.trained is not None:
             return self._finish_trained_run()
+        self._require_weights()
         train_ds, val_ds, class_names, counts = self._datasets()
         num_classes = len(class_names)
         steps = self.config.steps_per_epoch or counts["steps"]
@@ -259,12 +271,20 @@ class _Run:
                     f"Received: steps_per_epoch={config.steps_per_epoch!r}"
                 )
             counts = {"train": steps * config.batch_size, "validation": None, "steps": steps}
-            self._record_central_fraction(config.central_fraction or _SLIM_EVAL_CROP)
+            if config.central_fraction in (None, config_lib.AUTO):
+                self.choices["central_fraction"] = data_auto.Choice(
+                    _SLIM_EVAL_CROP, "datasets given by the caller: TF-slim's crop recorded "
+                    "for the export", "--set central_fraction=F",
+                )
+            self._record_choices()
             return train_ds, val_ds, list(class_names), counts
+        self._choose_from_data()
+        config = self.config
         common = dict(
             image_size=config.image_size, batch_size=config.batch_size,
             validation_split=config.validation_split, seed=config.seed,
             scale=not config.include_preprocessing, model=config.model,
+            skipped_log_dir=self.run_dir if self.chief else None,
         )
         train_ds, train_info = data.build_dataset(
             config.data, split="train", augment=config.augment, **common
@@ -273,7 +293,7 @@ class _Run:
             config.data, split="validation", class_names=train_info.class_names,
             central_fraction=config.central_fraction, **common,
         )
-        self._record_central_fraction(val_info.central_fraction)
+        self.skipped = {"count": train_info.num_skipped, "log": train_info.skipped_log}
         counts = {
             "train": train_info.num_examples, "validation": val_info.num_examples,
             "steps": train_info.steps_per_epoch,
@@ -282,12 +302,60 @@ class _Run:
             train_ds = train_ds.map(lambda x, y: (x, tf.argmax(y, axis=-1, output_type=tf.int32)))
         return train_ds, val_ds, train_info.class_names, counts
 
-    def _record_central_fraction(self, fraction):
-        """Writes the evaluation crop used into ``config.json``: exports serve with it."""
-        if self.config.central_fraction is None:
-            self.config = self.config.replace(central_fraction=fraction)
-            if self.chief:
-                checkpoints.write_json(self.paths["config.json"], self.config.to_dict())
+    def _require_weights(self):
+        """Fails before any data work when the initial weights cannot be had.
+
+        Registry weights are fetched (and TF-slim archives converted) now:
+        from ``$KERAS_INCEPTION_WEIGHTS``, the Keras cache or, online, their URL;
+        offline, the error names the file and where to put it.
+        """
+        name = self.config.weights
+        if not name:
+            return
+        from keras_inception import weights as weights_lib
+        from keras_inception.weights import download
+
+        record = weights_lib.find_weights(self.config.model, name)
+        if record is None:
+            if not os.path.isfile(name):
+                raise FileNotFoundError(
+                    f"The initial weights {name!r} are neither a weights tag of "
+                    f"{self.config.model} nor an existing file. Received: weights={name!r}"
+                )
+            return
+        include_top = not self.config.finetune
+        if record.is_slim:
+            weights_lib.record_weights(record, include_top=include_top)
+        else:
+            download.fetch(record.file_for(include_top))
+
+    def _choose_from_data(self):
+        """Resolves the ``"auto"`` data settings from a profile of ``config.data``."""
+        wanted = [
+            name for name in ("augment", "central_fraction", "validation_split")
+            if getattr(self.config, name) in (None, config_lib.AUTO)
+        ]
+        if wanted:
+            self.profile = data_auto.profile_source(
+                self.config.data, seed=self.config.seed,
+                skipped_log_dir=self.run_dir if self.chief else None,
+            )
+            chosen = data_auto.choose(
+                self.profile, self.config.image_size, epochs=self._phases()[-1][1]
+            )
+            self.choices.update({name: chosen[name] for name in wanted if name in chosen})
+            if "validation_split" in wanted and "validation_split" not in chosen:
+                self.config = self.config.replace(validation_split=None)
+        self._record_choices()
+
+    def _record_choices(self):
+        """Puts the chosen values in the config and in ``config.json`` (exports read it)."""
+        values = {
+            name: choice.value for name, choice in self.choices.items() if name != "precision"
+        }
+        self.config = self.config.replace(**values)
+        if self.chief:
+            checkpoints.write_json(self.paths["config.json"], self.config.to_dict())
 
     def _callbacks(self, model, phase, first_epoch_best):
         """Checkpoints and logs (chief only), in an order that matters.
@@ -380,6 +448,9 @@ class _Run:
             "image_size": self.config.image_size,
             "params": model.count_params(),
             "precision": self.config.precision,
+            "chosen": {name: choice.to_dict() for name, choice in self.choices.items()},
+            "data_profile": self.profile.to_dict() if self.profile else None,
+            "skipped": self.skipped,
             "strategy": type(self.strategy).__name__,
             "num_replicas": self.strategy.num_replicas_in_sync,
             "loop": self.loop,
@@ -493,6 +564,16 @@ def format_summary(summary, run_dir):
     if best:
         rows.append(f" best        top-1 {100 * best['accuracy']:.2f} % at epoch {best['epoch']}"
                     " (best.keras)")
+    skipped = summary.get("skipped") or {}
+    rows.append(
+        f" skipped     {skipped.get('count', 0)} file(s)"
+        + (f", listed in {skipped['log']}" if skipped.get("log") else "")
+    )
+    chosen = summary.get("chosen") or {}
+    if chosen:
+        rows.append(" chosen for you (override with --set NAME=VALUE):")
+        for name, choice in chosen.items():
+            rows.append(f"   {name} = {choice['value']}: {choice['reason']}")
     rows.append(f" run dir     {run_dir}")
     exports = summary.get("exports") or {}
     if exports:
