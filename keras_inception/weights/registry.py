@@ -31,7 +31,7 @@ KERAS_LICENSE = (
     "no separate license is stated for the weight files)"
 )
 _KERAS_BASE = "https://storage.googleapis.com/tensorflow/keras-applications/"
-_SLIM_BASE = "http://download.tensorflow.org/models/"
+_SLIM_BASE = "https://download.tensorflow.org/models/"
 
 _RECORDS = {}
 
