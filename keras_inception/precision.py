@@ -97,3 +97,46 @@ def _gpu_capabilities():
         if capability:
             found.append((details.get("device_name", gpu.name), tuple(capability)))
     return found
+
+
+# Layers that stay in float32 under a mixed policy: the classifier heads (so
+# logits and softmax keep their precision, as the builders make them) and the
+# output activations.
+_FLOAT32_CLASSES = ("Dense", "Softmax", "Activation")
+
+
+def with_policy(model, policy):
+    """A copy of a Functional ``model`` that computes under the dtype ``policy``.
+
+    A ``.keras`` file records each layer's dtype policy, so loading it under a
+    mixed global policy still computes in float32. This rebuilds the graph with
+    ``policy`` in every layer but the dense heads and output activations, and
+    copies the weights (variables stay float32 under a mixed policy).
+
+    Args:
+        model: a Functional ``keras.Model`` (nested Functional models included).
+        policy: a name of ``PRECISIONS``.
+
+    Returns:
+        ``model`` itself for ``"float32"``, else the copy.
+    """
+    import keras
+
+    if policy == "float32":
+        return model
+    if policy not in PRECISIONS:
+        raise ValueError(f"`policy` must be one of {PRECISIONS}. Received: policy={policy!r}")
+    config = model.get_config()
+    _set_policy(config, policy)
+    copy = model.__class__.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy if isinstance(copy, keras.Model) else model
+
+
+def _set_policy(config, policy):
+    for layer in config.get("layers", ()):
+        inner = layer.get("config", {})
+        if "layers" in inner:
+            _set_policy(inner, policy)
+        elif layer.get("class_name") not in _FLOAT32_CLASSES + ("InputLayer",):
+            inner["dtype"] = policy

@@ -83,6 +83,28 @@ def test_auto_precision_on_this_host_matches_its_cpu_flags():
         precision.resolve("fp8")
 
 
+def test_with_policy_rebuilds_a_saved_model_in_bf16_keeping_float32_heads(tmp_path):
+    import keras
+
+    import keras_inception
+
+    model = keras_inception.InceptionV1(
+        weights=None, input_shape=(48, 48, 3), classes=5, depth_multiplier=0.25, variant="paper"
+    )
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert precision.with_policy(loaded, "float32") is loaded
+    mixed = precision.with_policy(loaded, "mixed_bfloat16")
+    policies = {layer.name: layer.dtype_policy.name for layer in mixed.layers}
+    assert policies["predictions"] == "float32"
+    assert sum(p == "mixed_bfloat16" for p in policies.values()) > len(policies) // 2
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 48, 48, 3)).astype("float32")
+    reference, low = loaded.predict(x, verbose=0), mixed.predict(x, verbose=0)
+    assert low.dtype == np.float32
+    np.testing.assert_allclose(low, reference, atol=0.02)
+    assert np.array_equal(low.argmax(-1), reference.argmax(-1))
+
+
 def test_auto_is_the_default_of_every_preset():
     for name in training.PRESETS:
         config = training.get_preset(name)
