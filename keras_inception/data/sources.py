@@ -455,13 +455,12 @@ def tfrecord_source(
                 f"{tfrecord.INFO_FILE} in {directory} says {stated} {split} examples; its "
                 f"shards hold {sum(counts)}. Convert the data again. Received: source={source!r}"
             )
-    bad_keys = sorted(skipped)
 
     def read(shards, *, shuffle=False, seed=None, cycle=1):
         listed = tf.data.Dataset.from_tensor_slices(shards)
         if shuffle:
             listed = listed.shuffle(len(shards), seed=seed, reshuffle_each_iteration=True)
-        bad = _key_table(bad_keys)
+        bad = tfrecord.bad_record_table(skipped)
         return listed.interleave(
             lambda f: _held_out(tf.data.TFRecordDataset(f), f, holdout, bad),
             cycle_length=cycle, num_parallel_calls=tf.data.AUTOTUNE,
@@ -593,16 +592,6 @@ def _listed_shards(directory, info):
     return listed
 
 
-def _key_table(keys):
-    """A lookup of ``"<shard basename>#<index>"`` keys (1 = listed), or ``None`` when empty."""
-    if not keys:
-        return None
-    keys = [os.path.basename(k.rsplit("#", 1)[0]) + "#" + k.rsplit("#", 1)[1] for k in keys]
-    return tf.lookup.StaticHashTable(
-        tf.lookup.KeyValueTensorInitializer(keys, tf.ones([len(keys)], tf.int32)), 0
-    )
-
-
 def _held_out(records, filename, holdout, bad=None):
     """Keeps the records of one split, chosen by a seeded hash of (file, position).
 
@@ -612,13 +601,7 @@ def _held_out(records, filename, holdout, bad=None):
     if holdout is None and bad is None:
         return records
     basename = tf.strings.split(filename, os.sep)[-1]
-    records = records.enumerate()
-    if bad is not None:
-        records = records.filter(
-            lambda index, _: bad.lookup(
-                tf.strings.join([basename, "#", tf.strings.as_string(index)])
-            ) == 0
-        )
+    records = tfrecord.keep_usable(records.enumerate(), filename, bad)
     if holdout is not None and holdout[0] != 0:
         validation_split, seed, split = holdout
 

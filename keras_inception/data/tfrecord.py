@@ -96,11 +96,12 @@ def check_framing(path):
 def check_examples(paths, counts, label_offset=0, max_pixels=None):
     """``{"<path>#<index>": reason}`` of the records that are not usable image examples.
 
-    Every record of every file is parsed, its label checked (>= 0 after
-    ``label_offset``), its image's header size checked against
-    ``max_pixels``, and only then the image decoded (JPEGs at 1/8 size), in
-    parallel; the failing records are then looked at one by one for their
-    reason. Call on files that passed ``check_records``.
+    Each record is first looked at in Python (cheap: a protobuf parse and the
+    image header): not an ``Example``, a negative label after
+    ``label_offset``, an image header without a size or above ``max_pixels``.
+    The others are then parsed and decoded by TensorFlow as the pipeline
+    would (JPEGs at 1/8 size), in parallel. Call on files that passed
+    ``check_records``.
 
     Args:
         paths: the TFRecord files.
@@ -110,38 +111,79 @@ def check_examples(paths, counts, label_offset=0, max_pixels=None):
             (``image_header.DEFAULT_MAX_PIXELS``).
     """
     max_pixels = max_pixels or image_header.DEFAULT_MAX_PIXELS
+    bad = {}
+    for path in paths:
+        for index, record in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):
+            reason = _header_problem(record, label_offset, max_pixels)
+            if reason:
+                bad[f"{path}#{index}"] = reason
+    screened = bad_record_table(bad)
 
     # Plain graph code: autograph's conversion would cost more than the check.
     @tf.autograph.experimental.do_not_convert
-    def check(path, index, record):
-        example = parse_example(record, label_offset)
-        pixels = image_header.tf_decoded_pixels(example["encoded"])
-        usable = (pixels >= 0) & (pixels <= max_pixels) & (example["label"] >= 0)
-        shape = tf.cond(
-            usable,
-            lambda: files_lib.decode_shape(example["encoded"]),
-            lambda: tf.constant([-1, -1, -1]),
-        )
-        return path, index, usable & (shape[0] >= 0)
+    def decode(path, index, record):
+        return path, index, files_lib.decode_shape(parse_example(record, label_offset)["encoded"])
 
     records = tf.data.Dataset.from_tensor_slices(list(paths)).flat_map(
-        lambda path: tf.data.TFRecordDataset(path).enumerate().map(
+        lambda path: keep_usable(tf.data.TFRecordDataset(path).enumerate(), path, screened).map(
             lambda index, record: (path, index, record)
         )
     )
-    good = records.map(check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-    good = {
-        (path.decode(), int(index))
-        for path, index, usable in good.ignore_errors().as_numpy_iterator() if usable
-    }
-    bad = {}
+    decoded = records.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+    good = {(p.decode(), int(i)) for p, i, _ in decoded.ignore_errors().as_numpy_iterator()}
     for path, count in zip(paths, counts):
-        if all((path, index) in good for index in range(count)):
+        missing = [i for i in range(count) if (path, i) not in good and f"{path}#{i}" not in bad]
+        if not missing:
             continue
         for index, record in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):
-            if (path, index) not in good:
+            if index in missing:
                 bad[f"{path}#{index}"] = _example_problem(record, label_offset, max_pixels)
     return bad
+
+
+def bad_record_table(bad):
+    """A lookup of ``"<file basename>#<index>"`` (1 = listed in ``bad``), or ``None`` when empty."""
+    if not bad:
+        return None
+    keys = []
+    for key in bad:
+        path, index = key.rsplit("#", 1)
+        keys.append(f"{os.path.basename(path)}#{index}")
+    return tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(keys, tf.ones([len(keys)], tf.int32)), 0
+    )
+
+
+def keep_usable(enumerated, path, table):
+    """Drops the ``(index, record)`` elements of file ``path`` listed in ``table``."""
+    if table is None:
+        return enumerated
+    basename = tf.strings.split(path, os.sep)[-1]
+    return enumerated.filter(
+        lambda index, _: table.lookup(
+            tf.strings.join([basename, "#", tf.strings.as_string(index)])
+        ) == 0
+    )
+
+
+def _header_problem(record, label_offset, max_pixels):
+    """What Python sees wrong in one record without decoding it, or ``None``."""
+    try:
+        example = tf.train.Example.FromString(record)
+    except Exception:  # noqa: BLE001 - protobuf's DecodeError and friends
+        return "not a tf.train.Example"
+    feature = example.features.feature
+    encoded = feature["image/encoded"].bytes_list.value if "image/encoded" in feature else []
+    labels = feature["image/class/label"].int64_list.value if "image/class/label" in feature else []
+    if len(encoded) != 1 or len(labels) != 1:
+        return None  # TensorFlow's parse says what is missing
+    if labels[0] - label_offset < 0:
+        return f"negative label {labels[0] - label_offset} (label_offset={label_offset})"
+    try:
+        image_header.check_max_pixels(encoded[0], max_pixels)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def _example_problem(record, label_offset, max_pixels):
