@@ -171,6 +171,12 @@ def test_dataset_info_cannot_point_outside_its_folder(tmp_path):
         sources.open_source(out)
     with pytest.raises(ValueError, match="must be outside the image folder"):
         data.write_tfrecords(root, os.path.join(root, "records"))
+    os.mkfifo(os.path.join(out, "train-00001-of-00002.tfrecord"))
+    info["splits"]["train"]["files"].append("train-00001-of-00002.tfrecord")
+    info["splits"]["train"]["files"][0] = "train-00000-of-00001.tfrecord"
+    files.write_json(os.path.join(out, tfrecord.INFO_FILE), info)
+    with pytest.raises(ValueError, match="train-00001-of-00002.tfrecord is not a regular file"):
+        sources.open_source(out)  # reading a FIFO would block forever
 
 
 # ---------------------------------------------------------------- 8. damaged shards
@@ -284,6 +290,15 @@ def test_a_jpeg_header_claiming_65000_squared_is_skipped(tmp_path):
     )
     src = quiet(sources.open_source, root, validation_split=0, verify="full")
     assert bomb in src.skipped and src.num_examples == 4
+
+
+def test_a_bmp_palette_of_more_than_256_entries_is_a_reason(tmp_path):
+    # Found by tools/fuzz_data.py: the palette check built bytes((256, ...)).
+    grey = bytearray(encode(random_rgb(8, 8).mean(axis=2).astype("uint8"), "BMP"))
+    assert grey[28] == 8
+    grey[46:50] = struct.pack("<I", 300)
+    path = write(str(tmp_path / "many.bmp"), bytes(grey))
+    assert data.inspect_image_file(path) == "unsupported BMP variant (8-bit with 300 palette entries)"
 
 
 def test_record_image_sizes_are_checked_before_decoding(tmp_path):

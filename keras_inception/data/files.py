@@ -40,17 +40,18 @@ SUPPORTED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP")
 # bogus), and serving decodes them whole. Raise ``max_pixels`` for larger ones.
 DEFAULT_MAX_PIXELS = image_header.DEFAULT_MAX_PIXELS
 
-# Larger files are skipped unread: no image worth training on is 1 GiB, and
-# reading one would hold it whole in memory.
-MAX_FILE_BYTES = 1 << 30
+# Larger files are skipped unread: an image of DEFAULT_MAX_PIXELS takes at
+# most ~160 MB (an uncompressed 32-bit BMP), and reading a larger file would
+# hold it whole in memory, once per parallel reader.
+MAX_FILE_BYTES = 256 << 20
 
 _PNG_END = b"IEND\xaeB`\x82"
 
 # How much of a file the header check reads: a JPEG's frame header follows
 # its EXIF and ICC segments (64 KiB each at most); a GIF's frames are spread
 # over the whole file (TensorFlow decodes them all), so a GIF is read whole,
-# up to this size.
-_HEADER_BYTES = {"JPEG": 1 << 20, "GIF": 64 << 20}
+# up to this size (``image_header`` reads at most 65536 blocks, ~16 MiB).
+_HEADER_BYTES = {"JPEG": 1 << 20, "GIF": 17 << 20}
 
 
 class SkippedFileWarning(UserWarning):
@@ -425,6 +426,8 @@ def _check_bmp(head, max_pixels):
         )
     if bits == 8:
         palette_size = struct.unpack("<I", head[46:50])[0] or 256
+        if palette_size > 256:
+            return f"unsupported BMP variant (8-bit with {palette_size} palette entries)"
         start = 14 + header_size
         entries = (head[start + 4 * i:start + 4 * i + 3] for i in range(palette_size))
         if any(entry != bytes((i, i, i)) for i, entry in enumerate(entries)):

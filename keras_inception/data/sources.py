@@ -11,6 +11,7 @@ import dataclasses
 import glob
 import hashlib
 import os
+import stat
 
 import numpy as np
 import tensorflow as tf
@@ -519,6 +520,18 @@ def _check_shards(files, verify, label_offset, max_pixels, checksums):
     if key not in _SCANS:
         counts, skipped = [], {}
         for path in files:
+            try:
+                regular = stat.S_ISREG(os.stat(path).st_mode)
+            except OSError as error:
+                raise ValueError(
+                    f"The TFRecord shard {path} cannot be read "
+                    f"({files_lib.os_error_reason(path, error)}). Received: source={path!r}"
+                ) from None
+            if not regular:
+                # A FIFO or a device would block or never end.
+                raise ValueError(
+                    f"The TFRecord shard {path} is not a regular file. Received: source={path!r}"
+                )
             count, problem = (
                 tfrecord.check_records(path) if checksums else tfrecord.check_framing(path)
             )
@@ -582,7 +595,7 @@ def _listed_shards(directory, info):
             bad = not isinstance(name, str) or os.path.basename(name) != name or name in (
                 "", ".", ".."
             )
-            if bad or not os.path.isfile(os.path.join(directory, name)):
+            if bad or not os.path.exists(os.path.join(directory, name)):
                 what = "is not a file name in that folder" if bad else "is missing"
                 raise ValueError(
                     f"{tfrecord.INFO_FILE} in {directory} lists the shard {name!r}, which "
