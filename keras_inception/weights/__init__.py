@@ -249,13 +249,15 @@ def convert_weights(
 def _hdf5_kind(path):
     """``"named"`` (``keras-inception convert``), ``"keras"``, ``"hdf5"`` (neither) or ``None``.
 
-    ``None`` when ``path`` is not an HDF5 file at all.
+    ``None`` when ``path`` is not an HDF5 file at all. The file, given by the
+    user, is read in a child process first (``files.probe_hdf5``).
 
     Raises:
         ValueError: an HDF5 file that is truncated or corrupt.
     """
     if not (os.path.isfile(path) and h5py.is_hdf5(path)):
         return None
+    files.probe_hdf5(path)
     with files.reading(path, "HDF5 weights file"), h5py.File(path, "r") as f:
         if f.attrs.get("format") == store.FORMAT:
             return "named"

@@ -19,7 +19,10 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import stat
+import subprocess
+import sys
 import tarfile
 import tempfile
 import zlib
@@ -34,8 +37,8 @@ CHECKSUM_SUFFIX = ".sha256"
 _CHUNK = 1 << 20
 # What parsers (h5py, tarfile, gzip/bz2/lzma, json) raise on a truncated or corrupt file.
 _BROKEN_FILE_ERRORS = (
-    OSError, EOFError, KeyError, IndexError, TypeError, RuntimeError, tarfile.TarError,
-    zlib.error, lzma.LZMAError,
+    OSError, EOFError, KeyError, IndexError, TypeError, RuntimeError, UnicodeError,
+    tarfile.TarError, zlib.error, lzma.LZMAError,
 )
 
 
@@ -266,6 +269,13 @@ def vet_hdf5(f, path, budget=None):
 
     # The callback only collects: an exception raised inside it is mangled by h5py.
     def visit(name, link):
+        try:
+            inspect(name, link)
+        except Exception as error:  # a damaged object or name, whatever h5py raises
+            problems.append(f"{name!r} is unreadable ({type(error).__name__}: {one_line(error)})")
+        return True if len(problems) >= 8 else None
+
+    def inspect(name, link):
         if not isinstance(link, h5py.HardLink):
             kind = "an external link" if isinstance(link, h5py.ExternalLink) else "a soft link"
             problems.append(f"{name!r} is {kind}")
@@ -278,9 +288,13 @@ def vet_hdf5(f, path, budget=None):
                     problems.append(f"{name!r} holds {item.dtype} data, not numbers")
                 else:
                     sizes.append((name, item.size * item.dtype.itemsize))
-        return True if len(problems) >= 8 else None
 
-    f.visititems_links(visit)
+    try:
+        f.visititems_links(visit)
+    except (SystemError, UnicodeError) as error:
+        # h5py fails this way on a damaged link name, before calling ``visit``.
+        cause = error.__context__ or error
+        problems.append(f"a link is unreadable ({type(cause).__name__}: {one_line(cause)})")
     if problems:
         raise ValueError(
             f"Refusing {os.fspath(path)!r}: {'; '.join(problems)}. Weights files hold "
@@ -289,6 +303,57 @@ def vet_hdf5(f, path, budget=None):
     for name, nbytes in sizes:
         budget.take(nbytes, f"dataset {name!r}")
     return budget
+
+
+# Run in a child process: opens an HDF5 file and reads every attribute and every
+# numeric dataset (each within the byte limit), as the readers here will.
+_HDF5_PROBE = """
+import sys, h5py
+path, limit = sys.argv[1], int(sys.argv[2])
+with h5py.File(path, "r") as f:
+    def visit(name, link):
+        if isinstance(link, h5py.HardLink):
+            item = f[name]
+            for key in item.attrs:
+                item.attrs[key]
+            if isinstance(item, h5py.Dataset) and not item.external and item.dtype.kind in "biuf":
+                if item.size * item.dtype.itemsize > limit:
+                    sys.exit(3)
+                item[()]
+    for key in f.attrs:
+        f.attrs[key]
+    f.visititems_links(visit)
+"""
+# Seconds a probe may take (it reads at most MAX_WEIGHTS_BYTES).
+PROBE_TIMEOUT = 600
+
+
+def probe_hdf5(path):
+    """Reads an untrusted HDF5 file in a child process first: a file that crashes the
+    HDF5 library (a damaged attribute can make it segfault) is refused, not fatal.
+
+    Only a crash or a hang is reported here; a Python-level error is left to the
+    reader, which reports it with its own message.
+
+    Raises:
+        ValueError: the child was killed by a signal or did not finish in
+            ``PROBE_TIMEOUT`` seconds.
+    """
+    path = os.fspath(path)
+    command = [sys.executable, "-I", "-c", _HDF5_PROBE, path, str(MAX_WEIGHTS_BYTES)]
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=PROBE_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise ValueError(
+            f"Refusing {path!r}: reading it did not finish in {PROBE_TIMEOUT} s; the file is "
+            "corrupt or hostile."
+        ) from None
+    if done.returncode < 0:
+        name = signal.Signals(-done.returncode).name
+        raise ValueError(
+            f"Refusing {path!r}: reading it crashes the HDF5 library ({name}); the file is "
+            "corrupt or hostile."
+        )
 
 
 @contextlib.contextmanager

@@ -61,6 +61,8 @@ _CHECKPOINT_FILE = re.compile(r"\.ckpt($|\.|-)|\.index$|\.data-\d+")
 _DECOMPRESSORS = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.open}
 _TAR_MAGIC, _TAR_MAGIC_OFFSET = b"ustar", 257
 _MAX_MEMBERS = 10_000
+# What TensorFlow's checkpoint reader raises on a damaged file.
+_READ_ERRORS = (ValueError, IndexError, RuntimeError, tf.errors.OpError)
 _READ_CHUNK = 1 << 20
 
 
@@ -188,7 +190,7 @@ def convert(checkpoint, model_name, *, label_offset=None, exclude=None):
         reader = tf.train.load_checkpoint(prefix)
         shapes = reader.get_variable_to_shape_map()
         dtypes = reader.get_variable_to_dtype_map()
-    except (ValueError, tf.errors.OpError) as error:
+    except _READ_ERRORS as error:
         raise ValueError(
             f"Cannot read a TF checkpoint at {prefix!r}: it is truncated, corrupt or not a "
             f"checkpoint ({files.one_line(error)}). Received: checkpoint={checkpoint!r}"
@@ -219,7 +221,7 @@ def convert(checkpoint, model_name, *, label_offset=None, exclude=None):
     for key, (path, variable) in wanted.items():
         try:
             units.setdefault(path, {})[variable] = reader.get_tensor(key)
-        except (ValueError, IndexError, RuntimeError, tf.errors.OpError) as error:
+        except _READ_ERRORS as error:
             raise ValueError(
                 f"Cannot read variable {key!r} of the TF checkpoint at {prefix!r}: its data "
                 f"file is truncated or corrupt ({files.one_line(error)}). "
@@ -529,6 +531,6 @@ def _is_v1(path):
     """Whether ``path`` is a V1 (single-file) checkpoint that TensorFlow can read."""
     try:
         tf.train.load_checkpoint(path)
-    except (ValueError, tf.errors.OpError):
+    except _READ_ERRORS:
         return False
     return True
