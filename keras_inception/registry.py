@@ -27,6 +27,11 @@ class ModelSpec:
         aux_loss_weight: weight of each auxiliary loss in the papers.
         endpoints: feature endpoints ``{label: layer_name}``, finest first.
         variants: accepted values of the builder's ``variant`` argument.
+        input_resolutions: ``{input_resolution: min_size}`` for a builder
+            with an ``input_resolution`` argument (Inception-v3's stems of its
+            paper's Sec. 9): each accepted value, which is also that stem's
+            default input size, and that stem's smallest input. Empty (the
+            default) for the others. See ``at_resolution``.
     """
 
     name: str
@@ -40,6 +45,33 @@ class ModelSpec:
     aux_loss_weight: float = 0.4
     endpoints: dict = dataclasses.field(default_factory=dict)
     variants: tuple = ("released",)
+    input_resolutions: dict = dataclasses.field(default_factory=dict)
+
+    def at_resolution(self, input_resolution):
+        """The spec of the network built with ``input_resolution``.
+
+        Its ``default_size`` and ``min_size`` are those of that stem; the
+        other facts are shared (the stems change strides and pooling, not
+        weights). ``None``, or the default size itself, gives this spec.
+
+        Raises:
+            ValueError: the network has no such stem.
+        """
+        if input_resolution is None:
+            return self
+        choices = tuple(self.input_resolutions) or (self.default_size,)
+        is_int = isinstance(input_resolution, int) and not isinstance(input_resolution, bool)
+        if not is_int or input_resolution not in choices:
+            raise ValueError(
+                f"`input_resolution` of {self.name} must be one of {choices}. "
+                f"Received: input_resolution={input_resolution!r}"
+            )
+        if input_resolution == self.default_size:
+            return self
+        return dataclasses.replace(
+            self, default_size=input_resolution,
+            min_size=self.input_resolutions[input_resolution],
+        )
 
 
 def register_model(**facts):

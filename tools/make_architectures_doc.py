@@ -1,8 +1,9 @@
 """Writes docs/architectures.md from the builders themselves.
 
-For every registered network and variant: the builder module's docstring (paper
-reference and paper-vs-released differences) and the stage table measured by
-``keras_inception.architecture`` at the default input size.
+For every registered network, variant and input resolution: the builder module's
+docstring (paper reference and paper-vs-released differences) and the stage table
+measured by ``keras_inception.architecture`` at the default input size. What
+follows the ``HAND_WRITTEN`` marker in the existing file is kept as it is.
 
     .venv/bin/python tools/make_architectures_doc.py [--out docs/architectures.md]
 """
@@ -30,6 +31,10 @@ Layer names are the TF-slim scopes of the released code, lower-cased, `/` → `_
 """
 
 
+# Everything after this line in docs/architectures.md is written by hand and kept.
+HAND_WRITTEN = "<!-- hand-written below: kept by tools/make_architectures_doc.py -->"
+
+
 def section(name):
     spec = keras_inception.get_spec(name)
     module = inspect.getmodule(spec.builder)
@@ -39,7 +44,29 @@ def section(name):
         model = keras_inception.get_model(name, variant=variant)
         lines += [f"### variant=\"{variant}\" — {model.count_params():,} parameters", ""]
         lines += [markdown_table(stage_table(model)), ""]
+        for resolution in spec.input_resolutions:
+            if resolution == spec.default_size:
+                continue
+            keras.backend.clear_session()
+            model = keras_inception.get_model(name, variant=variant, input_resolution=resolution)
+            lines += [
+                f"### variant=\"{variant}\", input_resolution={resolution} — "
+                f"{model.count_params():,} parameters, at {resolution}×{resolution}",
+                "",
+                markdown_table(stage_table(model)),
+                "",
+            ]
     return "\n".join(lines)
+
+
+def hand_written(path):
+    """The marker and what follows it in the existing file, or ``""``."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return ""
+    return text[text.index(HAND_WRITTEN):] if HAND_WRITTEN in text else ""
 
 
 def main(argv=None):
@@ -48,6 +75,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     names = sorted(keras_inception.list_models(), key=lambda n: (n.startswith("inception_resnet"), n))
     text = "\n".join([INTRO] + [section(name) for name in names])
+    kept = hand_written(args.out)
+    if kept:
+        text = text.rstrip("\n") + "\n\n" + kept
     with open(args.out, "w") as f:
         f.write(text)
     print(f"wrote {args.out}", file=sys.stderr)

@@ -17,6 +17,11 @@ def register(subparsers):
         help="print the stage-by-stage table (grid, parameters, multiply-adds)",
     )
     parser.add_argument("--variant", default="released", help="paper or released (default released)")
+    parser.add_argument(
+        "--input-resolution", type=int, default=None, metavar="N",
+        help="inception_v3 only: the stem for receptive field 299, 151 or 79 "
+        "(the paper's Sec. 9); default the network's standard stem",
+    )
     parser.add_argument("--aux-logits", action="store_true", help="build with the auxiliary head(s)")
     parser.add_argument("--classes", type=int, default=1000, help="number of classes (default 1000)")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -43,8 +48,15 @@ def run(args):
                 print(f"{r['name']:<22}{r['default_size']:>7}{r['min_size']:>6}  "
                       f"{r['final_grid']:<12}{r['num_params']:>12,}")
         return 0
+    options = {}
+    if args.input_resolution is not None:
+        spec = keras_inception.get_spec(args.name)
+        spec.at_resolution(args.input_resolution)  # a one-line error for a stem it lacks
+        if spec.input_resolutions:
+            options["input_resolution"] = args.input_resolution
     model = keras_inception.get_model(
-        args.name, classes=args.classes, aux_logits=args.aux_logits, variant=args.variant
+        args.name, classes=args.classes, aux_logits=args.aux_logits, variant=args.variant,
+        **options,
     )
     if args.summary:
         model.summary()

@@ -45,7 +45,11 @@ class TrainConfig:
             image directory, ``"tfds:NAME"``, TFRecords, or ``"digits"`` (the
             embedded default).
         image_size: square input size in pixels; ``None`` (default) uses the
-            network's default size.
+            network's default size (``input_resolution`` when that is set).
+        input_resolution: Inception-v3's stem for the receptive field 299, 151
+            or 79 of its paper's Sec. 9 (``InceptionV3(input_resolution=...)``),
+            for small images trained near their own size; ``None`` (default)
+            builds the network's standard stem.
         depth_multiplier: TF-slim width multiplier, default 1.0.
         aux_logits: train with the auxiliary head(s), default False.
         dropout_rate: dropout before the classifier, default 0.2.
@@ -126,6 +130,7 @@ class TrainConfig:
     model: str = "inception_v3"
     data: str = "digits"
     image_size: int = None
+    input_resolution: int = None
     depth_multiplier: float = 1.0
     aux_logits: bool = False
     dropout_rate: float = 0.2
@@ -207,6 +212,12 @@ class TrainConfig:
                  f"must be a registered network ({', '.join(registry.list_models())})")
         spec = registry.get_spec(self.model)
         _require(bool(self.data), "data", self.data, "must name a dataset source")
+        resolutions = tuple(spec.input_resolutions)
+        _require(self.input_resolution is None or self.input_resolution in resolutions,
+                 "input_resolution", self.input_resolution,
+                 f"must be None or one of {resolutions} for {self.model}" if resolutions
+                 else f"must be None: {self.model} has one stem")
+        spec = spec.at_resolution(self.input_resolution)
         if self.image_size is not None:
             _require(
                 self.image_size >= spec.min_size, "image_size", self.image_size,

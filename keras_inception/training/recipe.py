@@ -229,9 +229,11 @@ def build_model(config, num_classes):
         ``(model, backbone)``; ``backbone`` is the frozen feature extractor
         when fine-tuning, else ``None``.
     """
-    spec = registry.get_spec(config.model)
+    spec = registry.get_spec(config.model).at_resolution(config.input_resolution)
     size = config.image_size or spec.default_size
     common = dict(input_shape=(size, size, 3), depth_multiplier=config.depth_multiplier)
+    if config.input_resolution is not None:
+        common["input_resolution"] = config.input_resolution
     if not config.finetune:
         model = registry.get_model(
             config.model, weights=config.weights, classes=num_classes,

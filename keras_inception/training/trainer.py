@@ -48,8 +48,8 @@ from keras_inception.training.loop import CustomLoop
 
 # Fields whose change makes a backup unusable (another graph or optimizer).
 _STRUCTURAL_FIELDS = (
-    "model", "data", "image_size", "depth_multiplier", "aux_logits", "weights",
-    "include_preprocessing", "finetune", "unfreeze_top_blocks", "optimizer", "use_ema",
+    "model", "data", "image_size", "input_resolution", "depth_multiplier", "aux_logits",
+    "weights", "include_preprocessing", "finetune", "unfreeze_top_blocks", "optimizer", "use_ema",
 )
 
 
@@ -127,7 +127,7 @@ class _Run:
     """One invocation of ``train``: the run directory, the phases, the outputs."""
 
     def __init__(self, config, strategy, datasets, callbacks, choices):
-        spec = registry.get_spec(config.model)
+        spec = registry.get_spec(config.model).at_resolution(config.input_resolution)
         self.config = config.replace(
             image_size=config.image_size or spec.default_size,
             run_dir=config.resolved_run_dir(),
@@ -283,7 +283,8 @@ class _Run:
         common = dict(
             image_size=config.image_size, batch_size=config.batch_size,
             validation_split=config.validation_split, seed=config.seed,
-            scale=not config.include_preprocessing, model=config.model,
+            scale=not config.include_preprocessing,
+            min_size=registry.get_spec(config.model).at_resolution(config.input_resolution).min_size,
             skipped_log_dir=self.run_dir if self.chief else None,
         )
         train_ds, train_info = data.build_dataset(
