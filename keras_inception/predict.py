@@ -30,7 +30,9 @@ _MAX_BYTES_PER_PIXEL = 8
 _HEADER_ALLOWANCE = 1 << 20
 
 
-def predict_files(paths, model_path, top_k=5, *, max_pixels=image_header.DEFAULT_MAX_PIXELS):
+def predict_files(
+    paths, model_path, top_k=5, *, max_pixels=image_header.DEFAULT_MAX_PIXELS, precision="auto"
+):
     """Predicts the top-``top_k`` classes of each image file.
 
     Args:
@@ -41,6 +43,10 @@ def predict_files(paths, model_path, top_k=5, *, max_pixels=image_header.DEFAULT
         max_pixels: an image of more pixels (read from its header; all frames
             of a GIF together) is not decoded and gets an error entry, default
             ``image_header.DEFAULT_MAX_PIXELS``.
+        precision: dtype policy of a ``.keras`` model: ``"auto"`` (default:
+            ``keras_inception.precision``'s rule, mixed bfloat16 where there are
+            bf16 matrix units) or a policy name. SavedModels and ``.tflite``
+            files compute as they were exported.
 
     Returns:
         One dict per path, in order: ``{"path", "predictions": [{"label",
@@ -57,7 +63,7 @@ def predict_files(paths, model_path, top_k=5, *, max_pixels=image_header.DEFAULT
         raise ValueError(
             f"`max_pixels` must be a positive integer. Received: max_pixels={max_pixels!r}"
         )
-    predictor = load_predictor(model_path, max_pixels=max_pixels)
+    predictor = load_predictor(model_path, max_pixels=max_pixels, precision=precision)
     max_bytes = _MAX_BYTES_PER_PIXEL * max_pixels + _HEADER_ALLOWANCE
     results = []
     for path in paths:
@@ -95,7 +101,7 @@ def predict_files(paths, model_path, top_k=5, *, max_pixels=image_header.DEFAULT
     return results
 
 
-def load_predictor(model_path, *, max_pixels=image_header.DEFAULT_MAX_PIXELS):
+def load_predictor(model_path, *, max_pixels=image_header.DEFAULT_MAX_PIXELS, precision="auto"):
     """A callable ``encoded image bytes -> probabilities [classes]`` with ``class_names``.
 
     Args:
@@ -103,6 +109,7 @@ def load_predictor(model_path, *, max_pixels=image_header.DEFAULT_MAX_PIXELS):
         max_pixels: larger images raise ``InvalidArgumentError`` before they
             are decoded, default ``image_header.DEFAULT_MAX_PIXELS``. (A
             SavedModel applies the limit it was exported with.)
+        precision: as in ``predict_files``.
 
     Raises:
         ValueError: ``model_path`` is not a model this module reads.
@@ -113,7 +120,7 @@ def load_predictor(model_path, *, max_pixels=image_header.DEFAULT_MAX_PIXELS):
     saved_model_dir = _saved_model_dir(model_path)
     if saved_model_dir is not None:
         return _SavedModelPredictor(saved_model_dir)
-    return _KerasPredictor(model_path, max_pixels)
+    return _KerasPredictor(model_path, max_pixels, precision)
 
 
 class _PixelPredictor:
@@ -145,11 +152,13 @@ class _PixelPredictor:
 
 
 class _KerasPredictor(_PixelPredictor):
-    def __init__(self, model_path, max_pixels):
+    def __init__(self, model_path, max_pixels, precision):
+        from keras_inception import precision as precision_lib
         from keras_inception.export.source import load_source
         from keras_inception.export.source import resolve_class_names
 
-        self.model, class_names, meta = load_source(model_path)
+        model, class_names, meta = load_source(model_path)
+        self.model = precision_lib.with_policy(model, precision_lib.resolve(precision)[0])
         super().__init__(
             meta["image_size"], meta["central_fraction"], meta["input_range"],
             meta["output"], resolve_class_names(class_names, meta["num_classes"]), max_pixels,

@@ -40,6 +40,12 @@ def register(subparsers):
         help="images of more pixels (read from the header) are skipped or refused, "
         "never decoded (default %(default)s)",
     )
+    parser.add_argument(
+        "--precision", default="auto",
+        choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
+        help="dtype policy of Keras models (default auto: mixed bfloat16 where the "
+        "hardware has bf16 matrix units, else float32)",
+    )
     parser.add_argument("--json", action="store_true", help="print the JSON summary")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -51,7 +57,7 @@ def run(args):
     result = evaluation.evaluate(
         args.models, args.data, crops=args.crops, batch_size=args.batch_size,
         split=args.split, max_images=args.max_images, label_offset=args.label_offset,
-        verbose=0 if args.quiet else 1, max_pixels=args.max_pixels,
+        verbose=0 if args.quiet else 1, max_pixels=args.max_pixels, precision=args.precision,
     )
     paths = result.save(args.out)
     if args.json:

@@ -25,6 +25,12 @@ def register(subparsers):
         help="images of more pixels (read from the header) are refused, not decoded "
         "(default %(default)s)",
     )
+    parser.add_argument(
+        "--precision", default="auto",
+        choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
+        help="dtype policy of a Keras model (default auto: mixed bfloat16 where the "
+        "hardware has bf16 matrix units, else float32)",
+    )
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.set_defaults(func=run)
 
@@ -32,7 +38,10 @@ def register(subparsers):
 def run(args):
     from keras_inception.predict import predict_files
 
-    results = predict_files(args.images, args.model, top_k=args.top_k, max_pixels=args.max_pixels)
+    results = predict_files(
+        args.images, args.model, top_k=args.top_k, max_pixels=args.max_pixels,
+        precision=args.precision,
+    )
     if args.json:
         print(json.dumps(results, indent=2))
     else:

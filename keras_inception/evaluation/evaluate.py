@@ -208,12 +208,14 @@ def _saved_model_member(path):
     return _Member(path, predict, (int(height), int(width)), num_classes, class_names)
 
 
-def _keras_member(source):
+def _keras_member(source, precision):
     """A model, ``.keras`` file, run directory or registry name (``export.load_source``)."""
+    from keras_inception import precision as precision_lib
     from keras_inception.export.source import SCALED_RANGE, load_source, to_probabilities
     from keras_inception.preprocessing import preprocess_input
 
     model, class_names, meta = load_source(source)
+    model = precision_lib.with_policy(model, precision_lib.resolve(precision)[0])
     scale = tuple(meta["input_range"]) == SCALED_RANGE
     height, width = meta["image_size"]
 
@@ -226,7 +228,7 @@ def _keras_member(source):
     return _Member(name, predict, (height, width), meta["num_classes"], class_names)
 
 
-def _load_members(models):
+def _load_members(models, precision="auto"):
     if isinstance(models, (str, os.PathLike, keras.Model)):
         models = [models]
     models = list(models)
@@ -236,7 +238,8 @@ def _load_members(models):
     for source in models:
         saved_model_dir = _saved_model_dir(source)
         members.append(
-            _saved_model_member(saved_model_dir) if saved_model_dir else _keras_member(source)
+            _saved_model_member(saved_model_dir) if saved_model_dir
+            else _keras_member(source, precision)
         )
     classes = {member.num_classes for member in members}
     if len(classes) > 1:
@@ -323,6 +326,7 @@ def evaluate(
     keep_probabilities=False,
     verbose=1,
     max_pixels=image_header.DEFAULT_MAX_PIXELS,
+    precision="auto",
 ):
     """Top-1/top-5 accuracy of a model or an ensemble, with 1, 10, 12 or 144 crops per image.
 
@@ -358,6 +362,9 @@ def evaluate(
             ``image_header.DEFAULT_MAX_PIXELS``. A source's checks skip it and
             report it; one that reaches the decoder stops the evaluation with
             a ``ValueError`` naming the limit.
+        precision: dtype policy of Keras models: ``"auto"`` (default:
+            ``keras_inception.precision``'s rule) or a policy name; SavedModels
+            compute as they were exported.
 
     Returns:
         An ``EvaluationResult``.
@@ -374,7 +381,7 @@ def evaluate(
         raise ValueError(
             f"`max_pixels` must be a positive integer. Received: max_pixels={max_pixels!r}"
         )
-    members = _load_members(models)
+    members = _load_members(models, precision)
     sizes = sorted({member.size for member in members})
     examples = _raw_examples(
         data, split=split, validation_split=validation_split, label_offset=label_offset,
