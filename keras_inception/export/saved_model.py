@@ -97,7 +97,8 @@ class ServingModule(tf.Module):
         self._output_kind = output_kind
         self.central_fraction = central_fraction
         self.max_pixels = max_pixels
-        self.top_k = min(top_k, int(model.output.shape[-1]))
+        self.num_classes = int(model.output.shape[-1])
+        self.top_k = min(top_k, self.num_classes)
         self._height, self._width = (int(size) for size in model.input_shape[1:3])
         pixels_shape = [None, self._height, self._width, 3]
         self.serve_bytes = tf.function(
@@ -127,7 +128,13 @@ class ServingModule(tf.Module):
 
         pixels = tf.cast(pixels, tf.float32)
         inputs = preprocess_input(pixels) if self._scale_in_graph else pixels
-        probabilities = to_probabilities(self.model(inputs, training=False), self._output_kind)
+        # TensorFlow's CPU convolutions fail on an empty batch ("Matrix
+        # size-incompatible"); an empty request gets an empty answer.
+        probabilities = tf.cond(
+            tf.shape(inputs)[0] > 0,
+            lambda: to_probabilities(self.model(inputs, training=False), self._output_kind),
+            lambda: tf.zeros([0, self.num_classes]),
+        )
         scores, indices = tf.math.top_k(probabilities, k=self.top_k)
         return {
             "probabilities": probabilities,
