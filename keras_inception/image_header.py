@@ -44,7 +44,7 @@ _FILL = re.compile(rb"\xff*")
 
 
 def image_format(data):
-    """``"JPEG"``, ``"PNG"``, ``"GIF"``, ``"BMP"``, ``"WEBP"`` (as TensorFlow sniffs them), or None."""
+    """The format as TensorFlow sniffs it: "JPEG", "PNG", "GIF", "BMP", "WEBP", or None."""
     return _FORMAT_NAMES.get(_sniff(bytes(data[:12])))
 
 
@@ -398,7 +398,8 @@ def _tf_gif(contents, length):
 
     def doubling_steps(size):
         # 2**steps > the longest possible path (size + 1 nodes).
-        bits = tf.math.log(tf.cast(size, tf.float64) + 2.0) / tf.math.log(tf.constant(2.0, tf.float64))
+        size = tf.cast(size, tf.float64)
+        bits = tf.math.log(size + 2.0) / tf.math.log(tf.constant(2.0, tf.float64))
         return tf.cast(tf.math.ceil(bits), tf.int32) + 1
 
     def repeat(times, step, values):
