@@ -57,8 +57,9 @@ def test_multiply_adds_almost_identical(full_width):
     macs = {resolution: m for resolution, (_, m) in full_width.items()}
     # From its first conv's output on, the 151 stem runs on the 299 network's grids.
     assert macs[151] == macs[299]
-    # The 79 stem runs conv2d_2a/2b on 75x75 instead of 147x147 (-7.7%) and
-    # its later layers on 75/73/36 instead of 73/71/35 (+1.5%): "slightly cheaper".
+    # The 79 stem runs its first convs on 77/75/75 instead of 149/147/147 (-8.0%)
+    # and later ones on 75/73/36 instead of 73/71/35 (+1.8%): "slightly cheaper",
+    # 6.2% less, so issue 16's "within 5 %" does not hold for it.
     assert macs[79] < macs[299]
     assert (macs[299] - macs[79]) / macs[299] < 0.07
 

@@ -104,9 +104,10 @@ def inception_c(x, conv, *, name):
 
 
 # Sec. 9, Table 2: the stem for each receptive field (the default input size),
-# as (stride of the first conv, max-pool after the first conv group). With its
-# own input size each reaches the grids of the 299 network from the first pool
-# on (36x36 instead of 35x35 for 79), so the three cost almost the same.
+# as (stride of the first conv, max-pool after the first conv group). At its own
+# size, 151 runs every later layer on the 299 network's grids (same cost); 79
+# runs conv2d_2a/2b on 75x75 instead of 147x147 and is 6 % cheaper
+# (docs/architectures.md).
 STEMS = {299: (2, True), 151: (1, True), 79: (1, False)}
 # The smallest input of each stem: one pixel left after Mixed_7a (``min_size``).
 MIN_SIZES = {299: 75, 151: 39, 79: 21}
