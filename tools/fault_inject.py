@@ -163,6 +163,7 @@ class Checker:
 
     def __init__(self):
         self._seen = set()
+        self._saved_models = {}
         self.files_checked = 0
 
     def _fresh(self, path):
@@ -247,6 +248,15 @@ class Checker:
         marker = os.path.join(version_dir, "saved_model.pb")
         if not os.path.isfile(marker):
             return "no saved_model.pb", None
+        info = os.stat(marker)
+        key = (version_dir, info.st_ino, info.st_mtime_ns, tuple(signatures or ()))
+        if key not in self._saved_models:
+            self.files_checked += 1
+            self._saved_models[key] = self._load_saved_model(version_dir, signatures)
+        return self._saved_models[key]
+
+    @staticmethod
+    def _load_saved_model(version_dir, signatures):
         try:
             import tensorflow as tf
 
@@ -326,6 +336,9 @@ class Scenario:
     name = None
     # The reference run's result (``result``'s fingerprint), set once it is known.
     reference = None
+    # The point after the command's last write, if it has one: a run killed past
+    # it is finished (the same command on a finished train run starts a new one).
+    done_point = None
 
     def __init__(self, root):
         self.root = root
@@ -370,6 +383,7 @@ class TrainScenario(Scenario):
 
     name = "train"
     epochs = 3
+    done_point = "train.complete"
 
     def setup(self):
         self.data = write_image_folder(os.path.join(self.inputs, "images"))
@@ -720,6 +734,9 @@ class Campaign:
                 if run.killed:
                     pending.popleft()
                     self._after_kill(run, out, target, timed=False)
+                    if self.scenario.done_point in run.trace:
+                        self._check_result(out, "killed after its last write, no rerun")
+                        break
                     continue
                 if target is not None:
                     attempts[target] += 1
@@ -748,6 +765,9 @@ class Campaign:
             if run.killed:
                 kills += 1
                 self._after_kill(run, out, f"after {delay:.1f} s", timed=True)
+                if self.scenario.done_point in run.trace:
+                    self._check_result(out, "killed after its last write, no rerun")
+                    out = None
                 continue
             self._finished(run, out)
             out, seconds = None, min(seconds, run.seconds)
@@ -781,6 +801,10 @@ class Campaign:
             )
             self.log(f"  {self.scenario.name}: RERUN FAILED exit {run.returncode}")
             return
+        self._check_result(out, f"rerun finished in {run.seconds:.0f} s")
+
+    def _check_result(self, out, label):
+        """The chain's end: the result in ``out`` must be the reference's."""
         problems, fingerprint = self.scenario.result(self.checker, out)
         if fingerprint != self.fingerprint:
             problems.append(f"result differs from the reference: {_difference(fingerprint, self.fingerprint)}")
@@ -788,7 +812,7 @@ class Campaign:
         if not problems:
             # Every kill of this chain was followed by reruns that ended with the reference result.
             self.report.recovered += self._chain_kills
-        self.log(f"  {self.scenario.name}: rerun finished in {run.seconds:.0f} s: "
+        self.log(f"  {self.scenario.name}: {label}: "
                  f"{'same result' if not problems else '; '.join(problems)}")
 
 
