@@ -88,7 +88,10 @@ def inspect_image_file(path, *, max_pixels=DEFAULT_MAX_PIXELS):
     if reason is not None:
         return reason
     try:
-        with open(path, "rb") as f:
+        # O_NONBLOCK: a file swapped for a FIFO since the stat cannot block us.
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return "not a regular file"
             head = f.read(1078)  # BMP headers with a 256-entry palette
             fmt = sniff_format(head)
             limit = _HEADER_BYTES.get(fmt, 0)
