@@ -264,7 +264,7 @@ class _Examples:
 def _raw_examples(data, *, split, validation_split, label_offset, size, max_pixels):
     """The ``_Examples`` of ``data``.
 
-    ``size`` is the largest model input: the embedded digits are upscaled to it.
+    ``size`` is the largest model input, ``(height, width)``.
     An encoded image of more than ``max_pixels`` pixels (by its header) is
     refused before it is decoded.
     """
@@ -307,9 +307,15 @@ def _raw_examples(data, *, split, validation_split, label_offset, size, max_pixe
     dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
     if source.verified == "quick":
         dataset = dataset.ignore_errors(log_warning=True)
+    # The evaluation crop follows the images, as in training (data.auto): the
+    # papers' 0.875 for images at least the input size, the whole of smaller ones.
+    from keras_inception.data import auto
+
+    profile = auto.profile_source(data, label_offset=label_offset, max_pixels=max_pixels)
+    central_fraction = auto.choose(profile, max(size), epochs=1)["central_fraction"].value
     return _Examples(
         dataset, f"{data} ({split})", list(source.class_names), source.num_examples,
-        source.central_fraction,
+        central_fraction,
     )
 
 
