@@ -1,4 +1,4 @@
-"""export.atomic: durable, uniquely named, umask-following writes; stale temporary files."""
+"""keras_inception.atomic: durable, uniquely named, umask-following writes; stale temporary files."""
 
 import os
 import re
@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from keras_inception.export import atomic
+from keras_inception import atomic
 
 
 def dead_pid():

@@ -17,18 +17,16 @@ import concurrent.futures
 import contextlib
 import errno
 import hashlib
-import json
 import os
 import re
-import shutil
 import stat
 import struct
 import sys
-import tempfile
 import warnings
 
 import tensorflow as tf
 
+from keras_inception import atomic
 from keras_inception import image_header
 
 # What ``tf.io.decode_image`` reads.
@@ -269,93 +267,12 @@ def user_cache_dir():
     return path
 
 
-def write_atomic(path, content):
-    """Writes ``content`` (bytes) to ``path``: a reader sees the old file or the new one.
-
-    A uniquely named temporary file beside ``path`` (``O_EXCL | O_NOFOLLOW``:
-    never a planted link), flushed and fsynced, given the user's umask, then
-    renamed over ``path`` (a link at ``path`` is replaced, not followed).
-    Temporary files left by a killed writer are removed first.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    prefix = f".{os.path.basename(path)}.tmp-"
-    remove_stale(directory, prefix)
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f"{prefix}{os.getpid()}-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temporary, 0o666 & ~current_umask())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
-    fsync_dir(directory)
-
-
-def write_json(path, value):
-    """Writes ``value`` as JSON, atomically (``write_atomic``)."""
-    write_atomic(path, (json.dumps(value, indent=2) + "\n").encode("utf-8"))
-
-
-def fsync_dir(path):
-    """Makes a rename or a new entry in folder ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def current_umask():
-    """The process umask, read without changing it (Linux), else by setting it back."""
-    with contextlib.suppress(OSError, ValueError):
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def remove_stale(directory, prefix):
-    """Removes ``directory/<prefix><pid>-*`` entries whose process is gone.
-
-    The temporary files and staging folders of a killed writer: an entry
-    whose pid still runs belongs to a writer at work and is left alone.
-    """
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return
-    for name in names:
-        if not name.startswith(prefix):
-            continue
-        pid = name[len(prefix):].split("-", 1)[0]
-        if not pid.isdigit() or _running(int(pid)):
-            continue
-        path = os.path.join(directory, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                os.remove(path)
-
-
-def _running(pid):
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+# Durable, atomic writes are one implementation for the whole package.
+write_atomic = atomic.write_bytes
+write_json = atomic.write_json
+fsync_dir = atomic.fsync_dir
+current_umask = atomic.umask
+remove_stale = atomic.remove_stale
 
 
 def user_stacklevel():

@@ -1,7 +1,7 @@
 """Evaluation reports: a JSON summary, a Markdown table, a confusion-matrix image.
 
 The functions take any object with the attributes of ``EvaluationResult``.
-Files are written atomically (``export.atomic``): a rerun never leaves half a
+Files are written atomically (``keras_inception.atomic``): a rerun never leaves half a
 report.
 """
 
@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from keras_inception.export import atomic
+from keras_inception import atomic
 
 # Above this many classes the confusion matrix is left out of the JSON and the image.
 MAX_CONFUSION_CLASSES = 50

@@ -43,7 +43,7 @@ import tensorflow as tf
 
 from keras_inception import faults
 from keras_inception import image_header
-from keras_inception.export import atomic
+from keras_inception import atomic
 from keras_inception.export import serving_config
 from keras_inception.export.source import PIXEL_RANGE
 from keras_inception.export.source import load_source

@@ -9,7 +9,7 @@ import os
 import re
 
 from keras_inception import faults
-from keras_inception.export import atomic
+from keras_inception import atomic
 
 MODELS_CONFIG = "models.config"
 BATCHING_PARAMETERS = "batching_parameters.txt"

@@ -36,7 +36,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_inception.export import atomic
+from keras_inception import atomic
 from keras_inception.export.source import SCALED_RANGE
 from keras_inception.export.source import load_source
 from keras_inception.export.source import resolve_class_names

@@ -27,6 +27,7 @@ import tarfile
 import tempfile
 import zlib
 
+from keras_inception import atomic
 from keras_inception import faults
 
 # The most array data one weights file may declare (and an archive may expand
@@ -64,18 +65,7 @@ def reading(path, what):
         ) from None
 
 
-def umask():
-    """The process's umask, read without changing it where Linux allows."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+umask = atomic.umask
 
 
 def write_atomic(path, write, *, fault):
@@ -402,21 +392,5 @@ class ByteBudget:
             )
 
 
-def _fsync(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _alive(pid):
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+_fsync = atomic.fsync_path
+_alive = atomic.pid_alive

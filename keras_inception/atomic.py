@@ -98,7 +98,13 @@ def remove_stale(directory, prefix):
 
 def fsync_dir(directory):
     """Fsyncs a directory, so that renames and new entries in it survive a power cut."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    fsync_path(directory)
+
+
+def fsync_path(path):
+    """Fsyncs a file or a directory by its path."""
+    flags = os.O_RDONLY | (os.O_DIRECTORY if os.path.isdir(path) else 0)
+    fd = os.open(path, flags)
     try:
         os.fsync(fd)
     finally:
@@ -109,7 +115,7 @@ def write_bytes(path, content, *, fault=None):
     """Writes ``content`` to ``path`` atomically and durably, with the umask's mode.
 
     Args:
-        path: the file to write; its directory must exist.
+        path: the file to write (its directory is created if missing).
         content: bytes.
         fault: a fault-injection name, default None. With ``"export.tflite"``,
             the points ``export.tflite_temp_written`` (temporary file complete
@@ -117,6 +123,7 @@ def write_bytes(path, content, *, fault=None):
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
     name = os.path.basename(path)
     prefix = f".{name}.tmp-"
     remove_stale(directory, prefix)
