@@ -53,10 +53,15 @@ def _run(scenario, out, fault=None):
     return fault_inject.run_command(scenario.argv(str(out)), workdir=scenario.root, fault=fault)
 
 
-def test_train_killed_inside_its_export_redoes_only_the_export(tmp_path):
-    """Issue 12 #5, with a real SIGKILL: the staging folder of the killed export goes too."""
+@pytest.mark.parametrize("fault", ["export.model_saved", "export.published"])
+def test_train_killed_inside_its_export_redoes_only_the_export(fault, tmp_path):
+    """Issue 12 #5, with a real SIGKILL: what the killed export left goes too.
+
+    Before the publish, the export's staging folder is left; after it, its
+    scratch folder, and the published version is kept, not exported again.
+    """
     scenario, out = _scenario(tmp_path)
-    killed = _run(scenario, out, fault="export.model_saved")
+    killed = _run(scenario, out, fault=fault)
     assert killed.killed, killed.output[-3000:]
     model_dir = out / "exports" / "inception_v1_images"
     assert [p.name for p in model_dir.iterdir() if p.name.startswith(".staging-")]

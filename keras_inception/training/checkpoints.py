@@ -25,8 +25,8 @@ import tempfile
 
 import keras
 
+from keras_inception import atomic
 from keras_inception import faults
-from keras_inception.data import files as files_lib
 
 STATE_FILE = "state.json"
 _WEIGHTS_SUFFIX = ".weights.h5"
@@ -47,27 +47,28 @@ def publish_file(path, write):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     name = os.path.basename(path)
-    prefix = f".{name}.tmp-"
-    files_lib.remove_stale(directory, prefix)
+    atomic.remove_stale(directory, f".{name}.tmp-")
     suffix = name[name.find("."):] if "." in name else ""
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f"{prefix}{os.getpid()}-", suffix=suffix)
+    fd, temporary = tempfile.mkstemp(
+        dir=directory, prefix=atomic.temporary_prefix(name), suffix=suffix
+    )
     os.close(fd)
     try:
         write(temporary)
-        _fsync_file(temporary)
-        os.chmod(temporary, 0o666 & ~files_lib.current_umask())
+        atomic.fsync_path(temporary)
+        os.chmod(temporary, atomic.file_mode())
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(temporary)
         raise
-    files_lib.fsync_dir(directory)
+    atomic.fsync_dir(directory)
     return path
 
 
 def write_json(path, value):
     """Writes ``value`` as indented JSON, atomically."""
-    files_lib.write_json(path, value)
+    atomic.write_json(path, value)
 
 
 def read_json(path):
@@ -91,15 +92,7 @@ def read_json(path):
 def remove_stale_files(directory, names):
     """Removes the temporary files that killed writers of ``names`` left in ``directory``."""
     for name in names:
-        files_lib.remove_stale(directory, f".{name}.tmp-")
-
-
-def _fsync_file(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        atomic.remove_stale(directory, f".{name}.tmp-")
 
 
 # Backups -----------------------------------------------------------------
@@ -123,7 +116,7 @@ def write_backup(model, backup_dir, epoch):
     weights = f"epoch_{epoch}-{os.getpid()}-{secrets.token_hex(4)}{_WEIGHTS_SUFFIX}"
     path = os.path.join(backup_dir, weights)
     model.save_weights(path)
-    _fsync_file(path)
+    atomic.fsync_path(path)
     faults.point("train.backup_weights_written")
     state = {"epoch": int(epoch), "weights": weights}
     if current:
@@ -212,7 +205,7 @@ def write_history_row(path, epoch, logs):
     writer = csv.DictWriter(text, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    files_lib.write_atomic(path, text.getvalue().encode("utf-8"))
+    atomic.write_bytes(path, text.getvalue().encode("utf-8"))
 
 
 def _csv_value(value):

@@ -33,12 +33,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_inception import atomic
 from keras_inception import data
 from keras_inception import export
 from keras_inception import faults
 from keras_inception import precision as precision_lib
 from keras_inception.data import auto as data_auto
 from keras_inception import registry
+from keras_inception.export.saved_model import STAGING_PREFIX
 from keras_inception.training import checkpoints
 from keras_inception.training import config as config_lib
 from keras_inception.training import distribute
@@ -521,7 +523,9 @@ class _Run:
         model_dir = self._export_dir()
         name = os.path.basename(model_dir)
         if version and os.path.isdir(os.path.join(model_dir, str(version))):
-            # A killed rerun published this version already (by a rename: whole).
+            # A killed rerun published this version already (by a rename: whole);
+            # what its export left (a scratch folder) goes as the export would clear it.
+            atomic.remove_stale(model_dir, STAGING_PREFIX)
             export.write_serving_config(self.config.export_dir)
             saved_model = os.path.join(model_dir, str(version))
         else:
