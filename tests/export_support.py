@@ -22,10 +22,10 @@ DEPTH_MULTIPLIER = 0.5
 EPOCHS = 4
 # The graph-level checks need no width.
 TINY_DEPTH_MULTIPLIER = 0.25
-# The validation split of digits (360 images): the first 200 calibrate int8,
-# the other 160 are the held-out parity set.
-NUM_CALIBRATION_IMAGES = 200
-NUM_PARITY_IMAGES = 160
+# The validation split of digits (10 %: 180 images): the first 80 calibrate
+# int8, the next 96 are the held-out parity set.
+NUM_CALIBRATION_IMAGES = 80
+NUM_PARITY_IMAGES = 96
 
 
 def tiny_model(**kwargs):

@@ -230,3 +230,10 @@ def test_cli_config_file_syntax_error_has_no_traceback(capsys, tmp_path):
     assert cli.main(["train", "--dry-run", "--config", str(path)]) == 1
     err = capsys.readouterr().err
     assert "bad.yaml', line 2" in err and err.count("\n") == 1
+
+
+def test_null_is_accepted_where_it_means_something():
+    config = training.resolve_config(
+        preset="quick", overrides=["clipnorm=null", "steps_per_epoch=null", "bn_momentum=null"]
+    ).validate()
+    assert (config.clipnorm, config.steps_per_epoch, config.bn_momentum) == (None, None, None)

@@ -519,8 +519,9 @@ def data_tag(source):
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 _FLOAT_FIELDS = {n for n, f in _FIELDS.items() if f.type is float}
 _INT_FIELDS = {n for n, f in _FIELDS.items() if f.type is int}
-# Fields whose default is None take null; the others need a value of their type.
-_OPTIONAL_FIELDS = {n for n, f in _FIELDS.items() if f.default is None}
+# Fields whose default is None, and clipnorm (null: no clipping), take null; the
+# others need a value of their type.
+_OPTIONAL_FIELDS = {n for n, f in _FIELDS.items() if f.default is None} | {"clipnorm"}
 _AUTO_FIELDS = {n for n, f in _FIELDS.items() if f.default == AUTO}
 
 
