@@ -175,6 +175,18 @@ def test_missing_weights_fail_before_any_data_work(tmp_path, monkeypatch):
     assert not (tmp_path / "run" / "class_names.json").exists()
 
 
+def test_a_run_directory_inside_the_dataset_is_refused(tmp_path):
+    root = tmp_path / "shapes"
+    write_shapes(str(root), 2, size=16)
+    for run_dir in (root, root / "runs" / "a"):
+        config = training.resolve_config(
+            preset="smoke", overrides=TINY, data=str(root), run_dir=str(run_dir)
+        )
+        with pytest.raises(ValueError, match="must not be inside the dataset"):
+            training.train(config)
+    assert sorted(os.listdir(root)) == ["circle", "square", "triangle"]
+
+
 def test_a_run_reports_its_choices_and_skipped_files(tmp_path):
     root = tmp_path / "shapes"
     write_shapes(str(root), 8, size=24)
@@ -226,7 +238,7 @@ def test_digits_as_a_png_folder_train_like_the_embedded_digits(tmp_path):
 def test_small_colour_images_of_a_users_folder_train_to_90_percent(tmp_path):
     folder = str(tmp_path / "shapes")
     write_shapes(folder, 200, size=32)
-    summary = _cli_train(tmp_path, "shapes", "--data", folder)
+    summary = _cli_train(tmp_path, "run", "--data", folder)
     print(json.dumps(summary["chosen"], indent=1), summary["validation"])
     assert summary["chosen"]["augment"]["value"] == "mild"
     assert summary["validation"]["accuracy"] >= 0.9

@@ -147,6 +147,14 @@ class _Run:
                 "or 'auto'. Received: loop='fit'"
             )
         self.run_dir = self.config.run_dir
+        data_dir = os.path.realpath(config.data) if os.path.isdir(config.data) else None
+        run_dir = os.path.realpath(self.run_dir)
+        if data_dir and os.path.commonpath([data_dir, run_dir]) == data_dir:
+            raise ValueError(
+                "The run directory must not be inside the dataset folder: the run's "
+                "files would become training data. Pass another --run-dir. "
+                f"Received: run_dir={self.run_dir!r}, data={config.data!r}"
+            )
         self.paths = {
             name: os.path.join(self.run_dir, name)
             for name in ("config.json", "class_names.json", "backup", "best.keras",
