@@ -1,27 +1,17 @@
 """docs/cli.md (and README's marked block) against the live ``--help`` of every command."""
 
 import difflib
-import importlib.util
 import os
 import subprocess
 import sys
 
 import pytest
+from tool_support import load_tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REGENERATE = ".venv/bin/python tools/make_cli_doc.py"
 
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location(
-        "make_cli_doc", os.path.join(ROOT, "tools", "make_cli_doc.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_cli_doc = _load_tool()
+make_cli_doc = load_tool("make_cli_doc")
 
 
 def _read(name):

@@ -8,26 +8,15 @@ with the result of an uninterrupted run. The machinery is in
 ``tools/fault_inject.py``, which runs longer campaigns (``--points N``).
 """
 
-import importlib.util
 import json
-import os
 import re
 
 import pytest
+from tool_support import load_tool
 
 pytestmark = pytest.mark.slow
 
-_TOOL = os.path.join(os.path.dirname(__file__), os.pardir, "tools", "fault_inject.py")
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("fault_inject", _TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-fault_inject = _load_tool()
+fault_inject = load_tool("fault_inject")
 
 
 @pytest.mark.parametrize("command", fault_inject.COMMANDS)

@@ -1,22 +1,10 @@
 """Config parser fuzz (issue 12): a fast subset of ``tools/fuzz_config.py`` in the default suite."""
 
-import importlib.util
-import os
-
 import pytest
-
-_TOOL = os.path.join(os.path.dirname(__file__), os.pardir, "tools", "fuzz_config.py")
-
-
-def _fuzz():
-    spec = importlib.util.spec_from_file_location("fuzz_config", _TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+from tool_support import load_tool
 
 def _assert_clean(count, seed):
-    failures, handled, _ = _fuzz().run(count, seed)
+    failures, handled, _ = load_tool("fuzz_config").run(count, seed)
     assert not failures, failures[:5]
     assert handled == count
 

@@ -6,7 +6,6 @@ probabilities or be rejected with ``ValueError``/``InvalidArgumentError``.
 """
 
 import collections
-import importlib.util
 import os
 import subprocess
 import sys
@@ -14,16 +13,10 @@ import sys
 import pytest
 
 import export_support as support
+from tool_support import load_tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(ROOT, "tools", "fuzz_serving.py")
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location("fuzz_serving", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +24,7 @@ def runner(tmp_path_factory):
     """The tool's runner on a few-layer model: the same serving graph, a model that costs nothing."""
     from keras_inception import export
 
-    tool = load_tool()
+    tool = load_tool("fuzz_serving")
     directory = tmp_path_factory.mktemp("fuzz_serving")
     model = support.small_model("softmax")
     tool.NUM_CLASSES = 3

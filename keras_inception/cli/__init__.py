@@ -14,6 +14,16 @@ import sys
 SUBCOMMANDS = ("models", "data", "export", "predict", "evaluate", "benchmark", "convert", "train")
 
 
+def add_precision_argument(parser, what):
+    """``--precision``, shared by the commands that run Keras models (``what``)."""
+    parser.add_argument(
+        "--precision", default="auto",
+        choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
+        help=f"dtype policy of {what} (default auto: mixed bfloat16 where the "
+        "hardware has bf16 matrix units, else float32)",
+    )
+
+
 def build_parser():
     """The top-level argument parser with every subcommand registered."""
     from keras_inception import __version__

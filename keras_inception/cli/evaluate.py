@@ -2,6 +2,7 @@
 
 import json
 
+from keras_inception.cli import add_precision_argument
 from keras_inception.image_header import DEFAULT_MAX_PIXELS
 
 
@@ -40,12 +41,7 @@ def register(subparsers):
         help="images of more pixels (read from the header) are skipped or refused, "
         "never decoded (default %(default)s)",
     )
-    parser.add_argument(
-        "--precision", default="auto",
-        choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
-        help="dtype policy of Keras models (default auto: mixed bfloat16 where the "
-        "hardware has bf16 matrix units, else float32)",
-    )
+    add_precision_argument(parser, "Keras models")
     parser.add_argument("--json", action="store_true", help="print the JSON summary")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)

@@ -3,6 +3,7 @@
 import json
 import sys
 
+from keras_inception.cli import add_precision_argument
 from keras_inception.image_header import DEFAULT_MAX_PIXELS
 
 
@@ -25,12 +26,7 @@ def register(subparsers):
         help="images of more pixels (read from the header) are refused, not decoded "
         "(default %(default)s)",
     )
-    parser.add_argument(
-        "--precision", default="auto",
-        choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
-        help="dtype policy of a Keras model (default auto: mixed bfloat16 where the "
-        "hardware has bf16 matrix units, else float32)",
-    )
+    add_precision_argument(parser, "a Keras model")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.set_defaults(func=run)
 
