@@ -22,10 +22,21 @@ DEPTH_MULTIPLIER = 0.5
 EPOCHS = 4
 # The graph-level checks need no width.
 TINY_DEPTH_MULTIPLIER = 0.25
-# The validation split of digits (10 %: 180 images): the first 80 calibrate
-# int8, the next 96 are the held-out parity set.
-NUM_CALIBRATION_IMAGES = 80
-NUM_PARITY_IMAGES = 96
+# A 20 % validation split of digits (360 images): the first 200 calibrate int8,
+# the other 160 are the held-out parity set.
+VALIDATION_SPLIT = 0.2
+NUM_CALIBRATION_IMAGES = 200
+NUM_PARITY_IMAGES = 160
+
+
+def calibration_stream():
+    """The digits validation images the exports calibrate and check parity on, in order."""
+    from keras_inception import data
+
+    return list(data.calibration_images(
+        "digits", IMAGE_SIZE, num_images=NUM_CALIBRATION_IMAGES + NUM_PARITY_IMAGES,
+        batch_size=40, validation_split=VALIDATION_SPLIT,
+    ))
 
 
 def tiny_model(**kwargs):
@@ -98,7 +109,7 @@ def digits_tflite(tmp_path_factory, mode):
             from keras_inception import export
 
             report = export.export_tflite(
-                run, path, mode=mode, calibration_data="digits",
+                run, path, mode=mode, calibration_data=calibration_stream(),
                 num_calibration_images=NUM_CALIBRATION_IMAGES, num_parity_images=NUM_PARITY_IMAGES,
             )
             (directory / "report.json").write_text(json.dumps(report))

@@ -13,7 +13,6 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 import export_support as support
-from keras_inception import data
 from keras_inception import export
 from keras_inception.cli import main as cli_main
 from keras_inception.export import tflite as tflite_lib
@@ -43,10 +42,7 @@ def trained(tmp_path_factory):
     run = support.digits_run(tmp_path_factory)
     model = keras.saving.load_model(run / "best.keras")
     # The exports calibrate on the first images of this stream.
-    stream = np.concatenate(list(data.calibration_images(
-        "digits", support.IMAGE_SIZE, batch_size=120,
-        num_images=support.NUM_CALIBRATION_IMAGES + support.NUM_PARITY_IMAGES,
-    )))
+    stream = np.concatenate(support.calibration_stream())
     images = stream[support.NUM_CALIBRATION_IMAGES:]
     return model, images, keras.ops.convert_to_numpy(model(images, training=False))
 
