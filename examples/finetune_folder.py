@@ -43,9 +43,6 @@ SMOKE_SETTINGS = dict(
     epochs=1,
     finetune_epochs=1,
     batch_size=8,
-    # One pass over the 45 training images (without it a short run on so few
-    # images is repeated to 40 steps an epoch: keras_inception.data.auto).
-    steps_per_epoch=5,
     validation_split=0.25,
     export=False,
     verbose=2,

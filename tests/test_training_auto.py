@@ -303,10 +303,3 @@ def test_finetune_preset_runs_from_imagenet_weights_in_the_weights_dir(tmp_path,
     # BatchNormalization stayed in inference mode: its statistics are the file's.
     for after, before in zip(moving(result.model), moving(source)):
         np.testing.assert_array_equal(after, before)
-
-
-def test_a_short_run_on_few_images_repeats_them_to_enough_steps():
-    assert auto.choose_steps(44, epochs=12, batch_size=32, num_examples=1437) is None
-    assert auto.choose_steps(15, epochs=100, batch_size=32, num_examples=480) is None
-    choice = auto.choose_steps(15, epochs=12, batch_size=32, num_examples=480)
-    assert choice.value == auto.MIN_STEPS_PER_EPOCH and "480 training images" in choice.reason

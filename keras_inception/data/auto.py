@@ -56,10 +56,6 @@ GREY_FRACTION = 0.9
 # Images looked at by ``profile_source``.
 SAMPLE_SIZE = 256
 
-# A short run's epoch has at least this many steps: a small dataset is
-# repeated within the epoch, so the schedule still makes enough updates.
-MIN_STEPS_PER_EPOCH = 40
-
 
 @dataclasses.dataclass
 class DataProfile:
@@ -215,26 +211,6 @@ def choose(profile, image_size, *, epochs):
     if split is not None:
         choices["validation_split"] = Choice(split, why_split, "--set validation_split=F")
     return choices
-
-
-def choose_steps(steps, *, epochs, batch_size, num_examples):
-    """A ``Choice`` of ``steps_per_epoch`` for a short run on a small dataset, else ``None``.
-
-    Args:
-        steps: steps of one pass over the training split.
-        epochs: length of the run in epochs.
-        batch_size: the global batch size.
-        num_examples: training images.
-    """
-    if epochs >= LONG_RUN_EPOCHS or steps >= MIN_STEPS_PER_EPOCH:
-        return None
-    return Choice(
-        MIN_STEPS_PER_EPOCH,
-        f"{num_examples} training images make {steps} step(s) of {batch_size}: a "
-        f"{epochs}-epoch run repeats them to {MIN_STEPS_PER_EPOCH} steps an epoch "
-        f"({MIN_STEPS_PER_EPOCH * epochs} updates)",
-        "--set steps_per_epoch=N",
-    )
 
 
 def _measure(element):
