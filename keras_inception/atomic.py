@@ -5,15 +5,16 @@ Each file is written to a uniquely named temporary file in the same directory
 (``.<name>.tmp-<pid>-<random>``), flushed and fsynced, given the mode the
 user's umask allows (``mkstemp`` creates 0600, which would leak through the
 rename and hide the file from a server running as another user), renamed over
-the target, and the directory is fsynced so the rename itself survives. A
+the target, and the directory is fsynced so the rename itself survives
+(``write_file``; ``write_bytes``, ``write_text`` and ``write_json`` on it). A
 process killed in between leaves its temporary file behind; the next write of
 the same name removes the ones whose process is gone (``remove_stale``).
 """
 
 import json
 import os
+import secrets
 import shutil
-import tempfile
 
 from keras_inception import faults
 
@@ -111,40 +112,105 @@ def fsync_path(path):
         os.close(fd)
 
 
-def write_bytes(path, content, *, fault=None):
-    """Writes ``content`` to ``path`` atomically and durably, with the umask's mode.
+def temporary_path(path):
+    """A fresh temporary name beside ``path`` that ``remove_stale`` knows.
+
+    ``.<name>.tmp-<pid>-<random><suffix>``: the suffix is the name's from its
+    first dot (``.keras``, ``.weights.h5``), since Keras and NumPy choose the
+    format from the name.
+    """
+    path = os.fspath(path)
+    name = os.path.basename(path)
+    suffix = name[name.find("."):] if "." in name else ""
+    token = secrets.token_hex(4)
+    return os.path.join(
+        os.path.dirname(path), f"{temporary_prefix(name)}{token}{suffix}"
+    )
+
+
+def write_file(path, write, *, fault=None):
+    """Writes a file through ``write(temporary_path)`` and publishes it at ``path``.
+
+    The one atomic, durable writer of the package: the stale temporary files
+    of ``path`` are removed, ``write`` fills a new one beside ``path`` (an
+    empty file this process created, named like ``temporary_path``), which is
+    then published by ``publish``.
 
     Args:
-        path: the file to write (its directory is created if missing).
-        content: bytes.
-        fault: a fault-injection name, default None. With ``"export.tflite"``,
-            the points ``export.tflite_temp_written`` (temporary file complete
-            and fsynced) and ``export.tflite_before_rename`` are passed.
+        path: the file to (re)place (its directory is created if missing).
+        write: a function that writes the whole file at the path it is given.
+        fault: a fault-injection name, default None: the points
+            ``<fault>_temp_written`` (content fsynced) and
+            ``<fault>_before_rename`` are passed.
+
+    Returns:
+        ``path``.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     name = os.path.basename(path)
-    prefix = f".{name}.tmp-"
-    remove_stale(directory, prefix)
-    fd, temporary = tempfile.mkstemp(prefix=temporary_prefix(name), dir=directory)
+    remove_stale(directory, f".{name}.tmp-")
+    temporary = os.path.join(directory, os.path.basename(temporary_path(path)))
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fchmod(f.fileno(), file_mode())
-            os.fsync(f.fileno())
+        write(temporary)
+    except BaseException:
+        _remove(temporary)
+        raise
+    return publish(temporary, path, fault=fault)
+
+
+def publish(temporary, path, *, fault=None):
+    """Fsyncs the complete ``temporary``, gives it the umask's mode, renames it to ``path``.
+
+    For writers that must create the file themselves (a download); the
+    others call ``write_file``. ``temporary`` is removed if this fails.
+
+    Args:
+        temporary: the complete file, in ``path``'s directory.
+        path: its final name.
+        fault: as in ``write_file``.
+
+    Returns:
+        ``path``.
+    """
+    try:
+        fsync_path(temporary)
         if fault:
             faults.point(f"{fault}_temp_written")
+        os.chmod(temporary, file_mode())
+        if fault:
             faults.point(f"{fault}_before_rename")
         os.replace(temporary, path)
     except BaseException:
-        try:
-            os.remove(temporary)
-        except FileNotFoundError:
-            pass
+        _remove(temporary)
         raise
-    fsync_dir(directory)
+    fsync_dir(os.path.dirname(os.path.abspath(path)))
+    return path
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def write_bytes(path, content, *, fault=None):
+    """``write_file`` of ``content`` (bytes): atomic and durable, with the umask's mode.
+
+    Args:
+        path: the file to write (its directory is created if missing).
+        content: bytes.
+        fault: as in ``write_file``, default None.
+    """
+
+    def write(temporary):
+        with open(temporary, "wb") as f:
+            f.write(content)
+
+    write_file(path, write, fault=fault)
 
 
 def write_text(path, text, **options):
@@ -152,9 +218,9 @@ def write_text(path, text, **options):
     write_bytes(path, text.encode("utf-8"), **options)
 
 
-def write_json(path, value, **options):
-    """``write_text`` of ``value`` as indented JSON."""
-    write_text(path, json.dumps(value, indent=2) + "\n", **options)
+def write_json(path, value, *, indent=2, sort_keys=False, **options):
+    """``write_text`` of ``value`` as JSON, indented by ``indent`` (default 2)."""
+    write_text(path, json.dumps(value, indent=indent, sort_keys=sort_keys) + "\n", **options)
 
 
 def publish_tree(directory):

@@ -35,7 +35,8 @@ def test_write_fsyncs_the_file_and_the_directory(tmp_path, monkeypatch):
     assert target.read_bytes() == b"new content"
     (first, _), (second, _) = renamed
     for temporary in (first, second):
-        assert re.fullmatch(rf"\.out\.bin\.tmp-{os.getpid()}-\w+", os.path.basename(temporary))
+        # The name keeps the target's suffix: Keras and NumPy choose formats by it.
+        assert re.fullmatch(rf"\.out\.bin\.tmp-{os.getpid()}-\w+\.bin", os.path.basename(temporary))
     assert first != second  # unique per write, not only per process
     # Each write: the temporary file's content, then the directory holding the rename.
     assert synced == [first, str(tmp_path), second, str(tmp_path)]

@@ -142,16 +142,16 @@ def test_downloads_and_converted_files_are_atomic_and_follow_the_umask(
 ):
     models = home / "models"
     models.mkdir()
-    stale = models / f".w.h5.{dead_pid()}.0a1b2c3d.tmp"
+    stale = models / f".w.h5.tmp-{dead_pid()}-0a1b2c3d.h5"
     stale.write_bytes(b"half a download")
-    live = models / f".w.h5.{os.getpid()}.0a1b2c3d.tmp"
+    live = models / f".w.h5.tmp-{os.getpid()}-0a1b2c3d.h5"
     live.write_bytes(b"this process is still writing it")
     old = os.umask(0o027)
     try:
         path = download.fetch(published(tmp_path))
         out = tmp_path / "out" / "c.weights.h5"
         out.parent.mkdir()
-        (out.parent / f".c.weights.h5.{dead_pid()}.zz9.tmp").write_bytes(b"killed")
+        (out.parent / f".c.weights.h5.tmp-{dead_pid()}-zz9.weights.h5").write_bytes(b"killed")
         NamedWeights({"conv": {"kernel": np.ones((2, 2), "float32")}}).save(out)
     finally:
         os.umask(old)

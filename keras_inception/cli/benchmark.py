@@ -1,7 +1,5 @@
 """``keras-inception benchmark``: parameters, multiply-adds and speed, beside keras.applications."""
 
-import json
-
 
 def register(subparsers):
     parser = subparsers.add_parser(
@@ -46,7 +44,8 @@ def run(args):
     )
     print(benchmark.format_report(report))
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
+        from keras_inception import atomic
+
+        atomic.write_json(args.out, report)
         print(f"wrote {args.out}")
     return 0

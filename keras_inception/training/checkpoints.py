@@ -21,7 +21,6 @@ import io
 import json
 import os
 import secrets
-import tempfile
 
 import keras
 
@@ -35,40 +34,21 @@ _WEIGHTS_SUFFIX = ".weights.h5"
 def publish_file(path, write):
     """Writes a file through ``write(temporary_path)`` and publishes it at ``path`` atomically.
 
+    ``atomic.write_file``: the temporary path ends like ``path`` (``.keras``,
+    ``.npz``, ``.png``, ...), since Keras and numpy choose the format from the
+    name.
+
     Args:
         path: the file to (re)place.
-        write: a function that writes the whole file at the path it is given;
-            that path ends like ``path`` (``.keras``, ``.npz``, ``.png``, ...),
-            since Keras and numpy choose the format from the name.
+        write: a function that writes the whole file at the path it is given.
 
     Returns:
         ``path``.
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    name = os.path.basename(path)
-    atomic.remove_stale(directory, f".{name}.tmp-")
-    suffix = name[name.find("."):] if "." in name else ""
-    fd, temporary = tempfile.mkstemp(
-        dir=directory, prefix=atomic.temporary_prefix(name), suffix=suffix
-    )
-    os.close(fd)
-    try:
-        write(temporary)
-        atomic.fsync_path(temporary)
-        os.chmod(temporary, atomic.file_mode())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
-    atomic.fsync_dir(directory)
-    return path
+    return atomic.write_file(path, write)
 
 
-def write_json(path, value):
-    """Writes ``value`` as indented JSON, atomically."""
-    atomic.write_json(path, value)
+write_json = atomic.write_json
 
 
 def read_json(path):

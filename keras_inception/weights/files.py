@@ -5,7 +5,8 @@ the pins, downloads) is written to a unique temporary name in its own
 directory, flushed and fsynced, given the permissions the user's umask allows,
 and only then renamed over its final name: a reader sees the old file or the
 new one, never part of one. The temporary names carry the writer's process id,
-so a later writer removes those whose process is gone (killed mid-write).
+so a later writer removes those whose process is gone (killed mid-write): the
+package's one implementation, ``keras_inception.atomic``.
 
 Every file read is bounded: ``MAX_WEIGHTS_BYTES`` caps what one weights file
 may declare, and an error from a library parsing a broken file becomes one
@@ -17,7 +18,6 @@ import hashlib
 import lzma
 import os
 import re
-import secrets
 import shutil
 import signal
 import stat
@@ -66,13 +66,11 @@ def reading(path, what):
 
 
 umask = atomic.umask
+temporary_name = atomic.temporary_path
 
 
 def write_atomic(path, write, *, fault):
-    """Writes ``path`` through a temporary file in its directory, then renames it.
-
-    Stale temporary files of ``path`` left by killed writers are removed first.
-    The file published has mode ``0o666 & ~umask``, as ``open`` would give it.
+    """``atomic.write_file`` with the weights' fault points, ``<fault>_renamed`` included.
 
     Args:
         path: the file to publish.
@@ -85,48 +83,14 @@ def write_atomic(path, write, *, fault):
     Returns:
         ``path``.
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    name = os.path.basename(path)
-    clean_stale(directory, name)
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.{os.getpid()}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(temporary)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
-    return publish(temporary, path, fault=fault)
-
-
-def temporary_name(path):
-    """A fresh temporary name for ``path`` in its directory, which ``clean_stale`` knows.
-
-    For writers that must create the file themselves (``keras.utils.get_file``);
-    the others use ``write_atomic``.
-    """
-    path = os.fspath(path)
-    token = secrets.token_hex(8)
-    return os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.{token}.tmp")
+    atomic.write_file(path, write, fault=fault)
+    faults.point(f"{fault}_renamed")
+    return path
 
 
 def publish(temporary, path, *, fault):
-    """Fsyncs the complete ``temporary``, gives it the umask's mode, renames it to ``path``.
-
-    See ``write_atomic`` for ``fault``. ``temporary`` is removed if this fails.
-    """
-    try:
-        _fsync(temporary)
-        faults.point(f"{fault}_temp_written")
-        os.chmod(temporary, 0o666 & ~umask())
-        faults.point(f"{fault}_before_rename")
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
-    _fsync(os.path.dirname(os.path.abspath(path)))
+    """``atomic.publish`` of a file written by another library (a download)."""
+    atomic.publish(temporary, path, fault=fault)
     faults.point(f"{fault}_renamed")
     return path
 
@@ -143,16 +107,7 @@ def write_bytes_atomic(path, content, *, fault):
 
 def clean_stale(directory, name):
     """Removes the temporary files of ``name`` in ``directory`` whose writer is gone."""
-    pattern = re.compile(rf"\.{re.escape(name)}\.(\d+)\.[A-Za-z0-9_]+\.tmp")
-    try:
-        entries = os.listdir(directory)
-    except OSError:
-        return
-    for entry in entries:
-        match = pattern.fullmatch(entry)
-        if match and not _alive(int(match.group(1))):
-            with contextlib.suppress(OSError):
-                os.remove(os.path.join(directory, entry))
+    atomic.remove_stale(directory, f".{name}.tmp-")
 
 
 def file_digest(path, algorithm="sha256"):
@@ -392,5 +347,4 @@ class ByteBudget:
             )
 
 
-_fsync = atomic.fsync_path
 _alive = atomic.pid_alive
