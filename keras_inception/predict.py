@@ -6,7 +6,8 @@ directory, or the model directory above it: its newest version), or a
 ``.tflite`` file with its sidecar JSON. Each file gets its own result: one that
 cannot be read or decoded gets an error entry and the others are still
 predicted. Pixels are prepared by ``export.saved_model.load_pixels``, the
-code the SavedModel runs in its graph.
+code the SavedModel runs in its graph. ``keras_inception.loading`` loads the
+model, for ``evaluate`` too.
 
 Nothing is decoded before the image's size is read from its header: an image
 of more than ``max_pixels`` pixels (a "decompression bomb": a 400 KB PNG can
@@ -14,8 +15,6 @@ hold 20000x20000 pixels) gets an error entry, whatever the model kind, and so
 does a file larger than any image of that many pixels could be.
 """
 
-import hashlib
-import json
 import os
 
 import numpy as np
@@ -23,7 +22,6 @@ import tensorflow as tf
 
 from keras_inception import image_header
 
-SAVED_MODEL_FILE = "saved_model.pb"
 # No image file of ``max_pixels`` pixels is larger than this many bytes a pixel
 # (16-bit RGBA PNG stored uncompressed) plus headers.
 _MAX_BYTES_PER_PIXEL = 8
@@ -104,6 +102,9 @@ def predict_files(
 def load_predictor(model_path, *, max_pixels=image_header.DEFAULT_MAX_PIXELS, precision="auto"):
     """A callable ``encoded image bytes -> probabilities [classes]`` with ``class_names``.
 
+    The model is loaded by ``keras_inception.loading.load_classifier``, as
+    ``evaluate`` loads it.
+
     Args:
         model_path: as in ``predict_files``.
         max_pixels: larger images raise ``InvalidArgumentError`` before they
@@ -114,137 +115,22 @@ def load_predictor(model_path, *, max_pixels=image_header.DEFAULT_MAX_PIXELS, pr
     Raises:
         ValueError: ``model_path`` is not a model this module reads.
     """
-    model_path = os.fspath(model_path)
-    if model_path.endswith(".tflite"):
-        return _TFLitePredictor(model_path, max_pixels)
-    saved_model_dir = _saved_model_dir(model_path)
-    if saved_model_dir is not None:
-        return _SavedModelPredictor(saved_model_dir)
-    return _KerasPredictor(model_path, max_pixels, precision)
+    from keras_inception.loading import load_classifier
+
+    classifier = load_classifier(os.fspath(model_path), precision=precision)
+    return _Predictor(classifier, max_pixels)
 
 
-class _PixelPredictor:
-    """Shared by the backends that take pixels: loads bytes the evaluation pipeline's way."""
+class _Predictor:
+    """Encoded image bytes -> probabilities, and the class names of a ``Classifier``."""
 
-    def __init__(
-        self, image_size, central_fraction, input_range, output_kind, class_names, max_pixels
-    ):
-        from keras_inception.export.saved_model import load_pixels
-        from keras_inception.export.source import PIXEL_RANGE
-        from keras_inception.preprocessing import preprocess_input
-
-        self.class_names = class_names
-        self._output_kind = output_kind
-        height, width = image_size
-        scale = preprocess_input if tuple(input_range) != PIXEL_RANGE else tf.identity
-        self._load = tf.function(
-            lambda image_bytes: scale(
-                load_pixels(image_bytes, height, width, central_fraction, max_pixels)
-            ),
-            input_signature=[tf.TensorSpec([], tf.string)],
-        )
+    def __init__(self, classifier, max_pixels):
+        self.classifier = classifier
+        self.class_names = classifier.labels()
+        self._predict = classifier.bytes_predictor(max_pixels)
 
     def __call__(self, image_bytes):
-        from keras_inception.export.source import to_probabilities
-
-        outputs = self.run(self._load(tf.constant(image_bytes)).numpy()[None])
-        return np.asarray(to_probabilities(outputs, self._output_kind))[0]
-
-
-class _KerasPredictor(_PixelPredictor):
-    def __init__(self, model_path, max_pixels, precision):
-        from keras_inception import precision as precision_lib
-        from keras_inception.export.source import load_source
-        from keras_inception.export.source import resolve_class_names
-
-        model, class_names, meta = load_source(model_path)
-        self.model = precision_lib.with_policy(model, precision_lib.resolve(precision)[0])
-        super().__init__(
-            meta["image_size"], meta["central_fraction"], meta["input_range"],
-            meta["output"], resolve_class_names(class_names, meta["num_classes"]), max_pixels,
-        )
-
-    def run(self, pixels):
-        return self.model(pixels, training=False)
-
-
-class _TFLitePredictor(_PixelPredictor):
-    def __init__(self, model_path, max_pixels):
-        from keras_inception.export.tflite import LiteRTClassifier
-        from keras_inception.export.tflite import sidecar_path
-
-        sidecar = sidecar_path(model_path)
-        if not os.path.isfile(sidecar):
-            raise ValueError(
-                f"A .tflite model needs its sidecar {os.path.basename(sidecar)} (labels, "
-                f"input normalization) beside it. Received: model_path={model_path!r}"
-            )
-        with open(sidecar, encoding="utf-8") as f:
-            facts = json.load(f)
-        with open(model_path, "rb") as f:
-            content = f.read()
-        expected = facts.get("model_sha256")
-        if expected is not None and hashlib.sha256(content).hexdigest() != expected:
-            raise ValueError(
-                f"The sidecar {os.path.basename(sidecar)} describes another model than "
-                f"{os.path.basename(model_path)} (an export was interrupted between "
-                f"the two files?); export it again. Received: model_path={model_path!r}"
-            )
-        self._content = content  # the interpreter reads the model from this buffer
-        self.classifier = LiteRTClassifier(model_content=content)
-        try:
-            super().__init__(
-                facts["input"]["image_size"], facts["input"]["central_fraction"],
-                facts["input"]["range"], facts["output"]["kind"], facts["labels"], max_pixels,
-            )
-        except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(
-                f"The sidecar {os.path.basename(sidecar)} is not one written by "
-                f"keras_inception.export ({error!r}). Received: model_path={model_path!r}"
-            ) from None
-
-    def run(self, pixels):
-        return self.classifier(pixels)
-
-
-class _SavedModelPredictor:
-    def __init__(self, directory):
-        from keras_inception.export.saved_model import LABELS_FILE
-        from keras_inception.export.saved_model import SIGNATURE_BYTES
-
-        loaded = tf.saved_model.load(directory)
-        signature = loaded.signatures.get(SIGNATURE_BYTES)
-        inputs = signature.structured_input_signature[1] if signature is not None else {}
-        if len(inputs) != 1 or next(iter(inputs.values())).dtype != tf.string:
-            raise ValueError(
-                f"The SavedModel has no {SIGNATURE_BYTES!r} signature taking encoded "
-                "images; export it with keras_inception.export.export_saved_model. "
-                f"Received: model_path={directory!r}"
-            )
-        self._loaded = loaded  # the signature needs its variables alive
-        self._signature = signature
-        self._input_name = next(iter(inputs))
-        with open(os.path.join(directory, "assets", LABELS_FILE), encoding="utf-8") as f:
-            self.class_names = f.read().splitlines()
-
-    def __call__(self, image_bytes):
-        outputs = self._signature(**{self._input_name: tf.constant([image_bytes])})
-        return outputs["probabilities"].numpy()[0]
-
-
-def _saved_model_dir(path):
-    """``path`` if it is a SavedModel, its newest version if it holds versions, else None."""
-    if not os.path.isdir(path):
-        return None
-    if os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
-        return path
-    from keras_inception.export.serving_config import model_versions
-
-    versions = [
-        v for v in model_versions(path)
-        if os.path.isfile(os.path.join(path, str(v), SAVED_MODEL_FILE))
-    ]
-    return os.path.join(path, str(versions[-1])) if versions else None
+        return self._predict(image_bytes)
 
 
 def op_error_text(error):

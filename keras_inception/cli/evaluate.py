@@ -17,8 +17,8 @@ def register(subparsers):
     )
     parser.add_argument(
         "models", nargs="+", metavar="MODEL",
-        help="a .keras file, a run directory, a SavedModel directory or a registry "
-        "name (ImageNet weights); several make an ensemble",
+        help="a .keras file, a run directory, a SavedModel directory, a .tflite file "
+        "or a registry name (ImageNet weights); several make an ensemble",
     )
     parser.add_argument(
         "--data", required=True,

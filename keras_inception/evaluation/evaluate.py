@@ -24,8 +24,6 @@ from keras_inception.evaluation import report
 
 # Top-k accuracy reported beside top-1 (fewer when the model has fewer classes).
 TOP_K = 5
-# TF-Serving layout: a SavedModel directory, or a model directory of versions.
-SAVED_MODEL_FILE = "saved_model.pb"
 
 
 @dataclasses.dataclass
@@ -155,92 +153,16 @@ def score(probabilities, labels, *, class_names=None, top_k=TOP_K):
     )
 
 
-@dataclasses.dataclass
-class _Member:
-    """One model of an ensemble: 0..255 pixels ``[n, H, W, 3]`` -> probabilities ``[n, C]``."""
-
-    name: str
-    predict: object
-    size: tuple
-    num_classes: int
-    class_names: list = None
-
-
-def _saved_model_dir(source):
-    """The SavedModel directory ``source`` names, or None.
-
-    ``source`` is a version directory, or a TF-Serving model directory (its
-    newest version).
-    """
-    from keras_inception import export
-
-    if not isinstance(source, (str, os.PathLike)) or not os.path.isdir(source):
-        return None
-    versions = export.model_versions(source)
-    path = os.path.join(source, str(versions[-1])) if versions else os.fspath(source)
-    return path if os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)) else None
-
-
-def _saved_model_member(path):
-    """A SavedModel written by ``keras_inception.export``, through its pixels signature."""
-    from keras_inception.export import saved_model
-
-    loaded = tf.saved_model.load(path)
-    if saved_model.SIGNATURE_PIXELS not in loaded.signatures:
-        raise ValueError(
-            f"The SavedModel has no `{saved_model.SIGNATURE_PIXELS}` signature "
-            "(export it with keras_inception.export.export_saved_model). "
-            f"Received: path={path!r}"
-        )
-    signature = loaded.signatures[saved_model.SIGNATURE_PIXELS]
-    height, width = signature.structured_input_signature[1]["pixels"].shape[1:3]
-    num_classes = int(signature.structured_outputs["probabilities"].shape[-1])
-    labels_path = os.path.join(path, "assets", saved_model.LABELS_FILE)
-    class_names = None
-    if os.path.isfile(labels_path):
-        with open(labels_path, encoding="utf-8") as f:
-            class_names = f.read().splitlines()
-
-    # The signature holds its variables only while ``loaded`` lives.
-    def predict(pixels, signature=signature, loaded=loaded):
-        return signature(pixels=pixels)["probabilities"]
-
-    return _Member(path, predict, (int(height), int(width)), num_classes, class_names)
-
-
-def _keras_member(source, precision):
-    """A model, ``.keras`` file, run directory or registry name (``export.load_source``)."""
-    from keras_inception import precision as precision_lib
-    from keras_inception.export.source import SCALED_RANGE, load_source, to_probabilities
-    from keras_inception.preprocessing import preprocess_input
-
-    model, class_names, meta = load_source(source)
-    model = precision_lib.with_policy(model, precision_lib.resolve(precision)[0])
-    scale = tuple(meta["input_range"]) == SCALED_RANGE
-    height, width = meta["image_size"]
-
-    @tf.function(input_signature=[tf.TensorSpec((None, height, width, 3), tf.float32)])
-    def predict(pixels):
-        outputs = model(preprocess_input(pixels) if scale else pixels, training=False)
-        return to_probabilities(outputs, meta["output"])
-
-    name = meta["source"] if not isinstance(source, keras.Model) else model.name
-    return _Member(name, predict, (height, width), meta["num_classes"], class_names)
-
-
 def _load_members(models, precision="auto"):
+    """The ``loading.Classifier`` of each model of the ensemble."""
+    from keras_inception.loading import load_classifier
+
     if isinstance(models, (str, os.PathLike, keras.Model)):
         models = [models]
     models = list(models)
     if not models:
         raise ValueError(f"`models` must name at least one model. Received: models={models!r}")
-    members = []
-    for source in models:
-        saved_model_dir = _saved_model_dir(source)
-        members.append(
-            _saved_model_member(saved_model_dir) if saved_model_dir
-            else _keras_member(source, precision)
-        )
+    members = [load_classifier(source, precision=precision) for source in models]
     classes = {member.num_classes for member in members}
     if len(classes) > 1:
         raise ValueError(
@@ -342,10 +264,12 @@ def evaluate(
     list the crops; softmax probabilities are averaged over crops and models.
 
     Args:
-        models: one model or a list (an ensemble): ``keras.Model``, ``.keras``
-            file, training run directory, registry name (ImageNet weights) or
-            SavedModel directory from ``export_saved_model`` (a version, or the
-            model directory: its newest version). Input sizes may differ.
+        models: one model or a list (an ensemble), each loaded by
+            ``keras_inception.loading.load_classifier``: ``keras.Model``,
+            ``.keras`` file, training run directory, registry name (ImageNet
+            weights), SavedModel directory from ``export_saved_model`` (a
+            version, or the model directory: its newest version) or ``.tflite``
+            file with its sidecar JSON. Input sizes may differ.
         data: a ``keras_inception.data`` source (class-folder directory,
             TFRecords, ``"tfds:NAME"``, ``"digits"``), a ``tf.data.Dataset``
             of ``(image [h, w, 3] uint8 or 0..255 float, label)``, or a pair
@@ -370,7 +294,7 @@ def evaluate(
             a ``ValueError`` naming the limit.
         precision: dtype policy of Keras models: ``"auto"`` (default:
             ``keras_inception.precision``'s rule) or a policy name; SavedModels
-            compute as they were exported.
+            and ``.tflite`` files compute as they were exported.
 
     Returns:
         An ``EvaluationResult``.
@@ -388,7 +312,7 @@ def evaluate(
             f"`max_pixels` must be a positive integer. Received: max_pixels={max_pixels!r}"
         )
     members = _load_members(models, precision)
-    sizes = sorted({member.size for member in members})
+    sizes = sorted({member.image_size for member in members})
     examples = _raw_examples(
         data, split=split, validation_split=validation_split, label_offset=label_offset,
         size=max(sizes), max_pixels=max_pixels,
@@ -427,9 +351,9 @@ def evaluate(
     outcomes, kept, seen = [], [], 0
     start = time.perf_counter()
     for crop_batches, labels in _batches(dataset, examples.description):
-        probabilities = np.mean(
-            [_predict(m, crop_batches[sizes.index(m.size)], batch_size) for m in members], axis=0
-        )
+        probabilities = np.mean([
+            _predict(m, crop_batches[sizes.index(m.image_size)], batch_size) for m in members
+        ], axis=0)
         outcome = score(probabilities, labels.numpy(), class_names=class_names)
         outcomes.append(outcome)
         if keep_probabilities:
