@@ -146,15 +146,19 @@ def main(argv=None):
 
     start = time.perf_counter()
     pipelines = {"bare_decode": bare_decode(paths, size, batch)}
-    pipelines["train_pipeline"], _ = data.build_dataset(workdir, split="train", **common)
+    pipelines["train_pipeline"], _ = data.build_dataset(data.DataConfig(
+        workdir, split="train", **common
+    ))
     build_seconds = time.perf_counter() - start
-    pipelines["train_pipeline_fast"], _ = data.build_dataset(
+    pipelines["train_pipeline_fast"], _ = data.build_dataset(data.DataConfig(
         workdir, split="train", augment="fast", **common
-    )
-    pipelines["train_pipeline_no_augment"], _ = data.build_dataset(
+    ))
+    pipelines["train_pipeline_no_augment"], _ = data.build_dataset(data.DataConfig(
         workdir, split="train", augment="none", **common
-    )
-    pipelines["eval_pipeline"], _ = data.build_dataset(workdir, split="validation", **common)
+    ))
+    pipelines["eval_pipeline"], _ = data.build_dataset(data.DataConfig(
+        workdir, split="validation", **common
+    ))
     stages = measure(pipelines, args.rounds)
     step_rate = training_step_rate(
         size, batch, args.classes, args.warmup_steps, args.train_steps, args.depth_multiplier

@@ -123,11 +123,11 @@ def compare(tflite_path, keras_model, meta, source, config, num_test, batch_size
     shape = [int(d) for d in details["shape_signature"]]
     print(f"LiteRT input: {np.dtype(details['dtype']).name} {shape}, scale {scale:.5f}, "
           f"zero point {zero_point} (LiteRTClassifier quantizes the float images)")
-    dataset, _ = data.build_dataset(
+    dataset, _ = data.build_dataset(data.DataConfig(
         source, split="validation", image_size=tuple(meta["image_size"]),
         batch_size=batch_size, scale=takes_scaled_pixels(meta),
         validation_split=config.validation_split, seed=config.seed,
-    )
+    ))
     labels, keras_out, tflite_out = [], [], []
     for images, batch_labels in dataset.take(-(-num_test // batch_size)).as_numpy_iterator():
         labels.append(batch_labels)

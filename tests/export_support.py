@@ -147,10 +147,10 @@ def _train(run):
     from keras_inception import InceptionV3
     from keras_inception import data
 
-    train, info = data.build_dataset(
+    train, info = data.build_dataset(data.DataConfig(
         "digits", split="train", image_size=IMAGE_SIZE, batch_size=32, augment="none",
         deterministic=True,
-    )
+    ))
     keras.utils.set_random_seed(0)
     model = InceptionV3(
         input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), depth_multiplier=DEPTH_MULTIPLIER,

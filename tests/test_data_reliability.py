@@ -104,7 +104,8 @@ def test_build_dataset_reports_skips_as_data_in_the_callers_folder(tmp_path):
     write(os.path.join(root, "b", "empty.png"), b"")
     run_dir = str(tmp_path / "run")
     _, info = quiet(
-        data.build_dataset, root, image_size=8, batch_size=2, skipped_log_dir=run_dir
+        data.build_dataset,
+        data.DataConfig(root, image_size=8, batch_size=2, skipped_log_dir=run_dir),
     )
     assert info.num_skipped == 2 == len(info.skipped)
     assert os.path.dirname(info.skipped_log) == run_dir
@@ -259,7 +260,7 @@ def test_a_single_class_is_refused_everywhere(tmp_path, capsys):
     with pytest.raises(ValueError, match="at least two classes.*holds 1 \\(only\\)"):
         sources.open_source(root)
     with pytest.raises(ValueError, match="at least two classes"):
-        data.build_dataset(root, image_size=8, batch_size=2)
+        data.build_dataset(data.DataConfig(root, image_size=8, batch_size=2))
     with pytest.raises(ValueError, match="at least two classes"):
         data.write_tfrecords(root, str(tmp_path / "out"))
     assert not os.path.exists(tmp_path / "out")
@@ -316,15 +317,15 @@ def test_record_image_sizes_are_checked_before_decoding(tmp_path):
         f"{path}#2": "image is 65000x65000 = 4225000000 pixels, over max_pixels=40000000"
     }
     assert src.num_examples == 4
-    ds, info = data.build_dataset(
+    ds, info = data.build_dataset(data.DataConfig(
         path, image_size=8, batch_size=8, training=False, validation_split=0, verify="full"
-    )
+    ))
     assert info.num_skipped == 1 and sum(len(y) for _, y in ds) == 4
     # Checked by framing only, the bomb reaches the pipeline: its header is
     # read in the graph and the record dropped before any decoder runs.
     with pytest.warns(UserWarning, match="headers only"):
-        ds, info = data.build_dataset(
+        ds, info = data.build_dataset(data.DataConfig(
             path, image_size=8, batch_size=8, training=False, validation_split=0,
             verify="quick",
-        )
+        ))
     assert info.num_examples == 5 and sum(len(y) for _, y in ds) == 4

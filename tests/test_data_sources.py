@@ -97,9 +97,9 @@ def test_full_scan_skips_exactly_the_bad_files_and_reports_them(messy_tree, tmp_
 def test_quick_scan_lets_mid_file_corruption_through_to_ignore_errors(messy_tree):
     root, good, broken, _ = messy_tree
     with pytest.warns(UserWarning, match="checked by their headers only"):
-        ds, info = data.build_dataset(
+        ds, info = data.build_dataset(data.DataConfig(
             root, image_size=24, batch_size=1, verify="quick", validation_split=0, training=False
-        )
+        ))
     assert broken["corrupt.png"] not in info.skipped
     assert broken["corrupt.jpg"] not in info.skipped
     assert info.num_examples == len(good["ant"]) + len(good["bee"]) + 2
@@ -270,7 +270,9 @@ def test_slim_records_with_boxes_and_one_based_labels(tmp_path):
     elements = list(src.make(size=(8, 8), shuffle=False, seed=0, input_context=None, cache=False))
     assert [int(e["label"]) for e in elements] == [0, 1]
     np.testing.assert_allclose(elements[0]["bbox"].numpy(), [[0.1, 0.2, 0.5, 0.6], [0, 0, 1, 1]])
-    ds, _ = data.build_dataset(path, image_size=12, batch_size=2, validation_split=0, label_offset=1)
+    ds, _ = data.build_dataset(data.DataConfig(
+        path, image_size=12, batch_size=2, validation_split=0, label_offset=1
+    ))
     images, labels = next(iter(ds))
     assert images.shape == (2, 12, 12, 3)
 
@@ -288,9 +290,9 @@ def test_tfds_source_with_mock_data():
         src = sources.open_source("tfds:tf_flowers", split="validation", validation_split=0.2)
         assert src.kind == "tfds"
         assert src.class_names == ["dandelion", "daisy", "tulips", "sunflowers", "roses"]
-        ds, info = data.build_dataset(
+        ds, info = data.build_dataset(data.DataConfig(
             "tfds:tf_flowers", split="validation", image_size=16, batch_size=4
-        )
+        ))
         batches = list(ds)
     assert info.num_examples == src.num_examples > 0
     assert batches[0][0].shape[1:] == (16, 16, 3)

@@ -237,3 +237,35 @@ def test_null_is_accepted_where_it_means_something():
         preset="quick", overrides=["clipnorm=null", "steps_per_epoch=null", "bn_momentum=null"]
     ).validate()
     assert (config.clipnorm, config.steps_per_epoch, config.bn_momentum) == (None, None, None)
+
+
+def test_a_runs_data_configs_derive_from_its_fields():
+    config = training.TrainConfig(
+        data="digits", image_size=80, batch_size=16, validation_split=0.2, seed=7,
+        augment="mild", central_fraction=1.0, include_preprocessing=True,
+    )
+    train = config.data_config("train", min_size=75)
+    assert (train.source, train.image_size, train.batch_size, train.split) == (
+        "digits", 80, 16, "train")
+    assert (train.validation_split, train.seed, train.augment, train.scale) == (0.2, 7, "mild", False)
+    assert train.central_fraction is None and train.min_size == 75
+    val = config.data_config("validation", class_names=["a", "b"])
+    assert (val.split, val.augment, val.central_fraction, val.class_names) == (
+        "validation", None, 1.0, ["a", "b"])
+    # "auto" leaves the choice to the pipeline's default (a run resolves it first).
+    auto = training.TrainConfig(image_size=80).data_config("train")
+    assert (auto.augment, auto.validation_split) == (None, None)
+    with pytest.raises(ValueError, match="Received: shuffle_buffer=0"):
+        config.data_config("train", shuffle_buffer=0)
+
+
+def test_data_fields_follow_the_pipelines_rules():
+    with pytest.raises(ValueError, match=r"`augment` must be one of .* or 'auto'\. "
+                       r"Received: augment='heavy'"):
+        training.resolve_config(overrides=["augment=heavy"]).validate()
+    with pytest.raises(ValueError, match="Received: central_fraction=0.0"):
+        training.resolve_config(overrides=["central_fraction=0.0"]).validate()
+    # A run needs a held-out set, which the pipeline alone does not.
+    with pytest.raises(ValueError, match="Received: validation_split=0.0"):
+        training.resolve_config(overrides=["validation_split=0.0"]).validate()
+    assert training.resolve_config(overrides=["augment=mild"]).validate().augment == "mild"

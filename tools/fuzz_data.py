@@ -255,17 +255,17 @@ def run_file_batch(seed, count, workdir):
         try:
             src = sources.open_source(root, verify="full", validation_split=0)
             result["skips"] = len(src.skipped)
-            ds, info = data.build_dataset(
+            ds, info = data.build_dataset(data.DataConfig(
                 root, image_size=16, batch_size=16, training=True, validation_split=0,
                 verify="full",
-            )
+            ))
             seen = sum(int(len(y)) for _, y in ds)
             if seen != (info.num_examples // 16) * 16:
                 result["crashes"].append(f"files {seed}: epoch of {seen}, expected {info.num_examples}")
-            ds, info = data.build_dataset(
+            ds, info = data.build_dataset(data.DataConfig(
                 root, image_size=16, batch_size=16, training=False, validation_split=0,
                 verify="full",
-            )
+            ))
             seen = sum(int(len(y)) for _, y in ds)
             if seen != info.num_examples:
                 result["crashes"].append(f"files {seed}: eval epoch of {seen}, expected {info.num_examples}")
@@ -387,10 +387,10 @@ def run_record_batch(seed, count, workdir):
                 if verify == "full":
                     result["skips"] += len(src.skipped)
                 try:
-                    ds, info = data.build_dataset(
+                    ds, info = data.build_dataset(data.DataConfig(
                         folder, image_size=8, batch_size=4, training=False, validation_split=0,
                         verify=verify,
-                    )
+                    ))
                     seen = sum(int(len(y)) for _, y in ds)
                     if verify == "full" and seen != info.num_examples:
                         result["crashes"].append(f"{label}: epoch of {seen}, expected {info.num_examples}")

@@ -1,9 +1,9 @@
 """Input pipelines: image sources, Inception preprocessing, ``tf.data`` batches.
 
     from keras_inception import data
-    train, info = data.build_dataset("photos/", image_size=299, batch_size=32)
-    val, _ = data.build_dataset("photos/", split="validation", image_size=299,
-                                batch_size=32)
+    config = data.DataConfig("photos/", image_size=299, batch_size=32)
+    train, info = data.build_dataset(config)
+    val, _ = data.build_dataset(config.replace(split="validation"))
     model.fit(train, validation_data=val)
 
 Sources: a class-folder directory, TFRecords (TF-slim layout), ``"tfds:NAME"``,
@@ -11,6 +11,7 @@ or the embedded ``"digits"``. Unusable files are skipped and reported (a
 ``SkippedFileWarning`` and a log file), never dropped silently.
 """
 
+from keras_inception.data.config import DataConfig
 from keras_inception.data.convert import write_tfrecords
 from keras_inception.data.files import (
     DEFAULT_MAX_PIXELS,
@@ -47,6 +48,7 @@ __all__ = [
     "AUGMENTATIONS",
     "Augmentation",
     "DEFAULT_MAX_PIXELS",
+    "DataConfig",
     "DatasetInfo",
     "SkippedFileWarning",
     "Source",

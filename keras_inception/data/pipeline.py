@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from keras_inception import image_header
 from keras_inception.data import files as files_lib
+from keras_inception.data.config import DataConfig
 from keras_inception.data import preprocessing
 from keras_inception.data import sources as sources_lib
 
@@ -77,38 +78,7 @@ class DatasetInfo:
         return dataclasses.asdict(self)
 
 
-def build_dataset(
-    source,
-    *,
-    split="train",
-    image_size,
-    batch_size,
-    training=None,
-    validation_split=None,
-    seed=1337,
-    augment=None,
-    scale=True,
-    central_fraction=None,
-    model=None,
-    min_size=None,
-    shuffle=None,
-    shuffle_buffer=None,
-    cache="auto",
-    deterministic=False,
-    verify="auto",
-    ignore_errors=None,
-    skipped_log=None,
-    skipped_log_dir=None,
-    max_pixels=files_lib.DEFAULT_MAX_PIXELS,
-    class_names=None,
-    data_dir=None,
-    download=False,
-    label_offset=0,
-    randaugment=False,
-    mixup=0.0,
-    cutmix=0.0,
-    input_context=None,
-):
+def build_dataset(config, *, input_context=None):
     """A batched ``tf.data.Dataset`` of ``(images, labels)`` with Inception preprocessing.
 
     Szegedy et al., "Going Deeper with Convolutions" (CVPR 2015) and
@@ -116,66 +86,9 @@ def build_dataset(
     flips and colour distortion for training; a central crop for evaluation.
 
     Args:
-        source: a class-folder directory (``root/<class>/<image>``, or
-            ``root/train/...`` + ``root/val/...``), a TFRecord file, glob or
-            directory (TF-slim layout), ``"tfds:NAME"``, or ``"digits"``
-            (scikit-learn's 1,797 8x8 digits, embedded).
-        split: ``"train"`` or ``"validation"``, default ``"train"``.
-        image_size: output size, an int or ``(height, width)``.
-        batch_size: global batch size (divided among replicas when
-            ``input_context`` is given).
-        training: apply training augmentation, shuffle and drop the last
-            partial batch; default ``None`` (``split == "train"``).
-        validation_split: fraction held out when the source has no validation
-            split of its own, default ``None`` (0.1).
-        seed: seed of the split, the shuffling and the augmentation, default 1337.
-        augment: a recipe of ``preprocessing.AUGMENTATIONS`` (``"inception"``,
-            ``"fast"``, ``"mild"``, ``"light"``, ``"none"``), default ``None``
-            (``"inception"``, the papers'). ``keras_inception.data.auto`` picks
-            one from the data, as training does.
-        scale: ``True`` (default) for [-1, 1] pixels; ``False`` for 0-255,
-            for models built with ``include_preprocessing=True``.
-        central_fraction: evaluation crop, default ``None`` (0.875, TF-slim's).
-        model: a registry name whose ``min_size`` the images must reach,
-            default ``None``.
-        min_size: smallest accepted image side, default ``None`` (no check
-            unless ``model`` is given).
-        shuffle: default ``None`` (``training``).
-        shuffle_buffer: records held for shuffling TFRecord/TFDS sets,
-            default ``None`` (all when cached, else up to 8192).
-        cache: ``"auto"`` (default: encoded training sets up to 1 GiB,
-            preprocessed evaluation sets up to 1 GiB), ``True``, ``False``, or
-            a file path for an on-disk cache.
-        deterministic: make a training run repeatable: a fixed element order and
-            per-example augmentation seeds derived from ``seed`` (and the epoch);
-            default ``False``: ``seed`` still fixes the split and the shuffling,
-            but the augmentation draws fresh random numbers, and TFRecord files
-            can be auto-sharded by file under ``tf.distribute``. Evaluation
-            datasets always keep their order.
-        verify: ``"auto"`` (default), ``"full"`` or ``"quick"``: how a
-            directory's files or TFRecord shards are checked before use
-            (``sources.open_source``).
-        ignore_errors: drop elements that fail to decode instead of stopping,
-            default ``None`` (on when the source was only header-checked).
-        skipped_log: file listing skipped files, default ``None``
-            (``skipped_log_dir/skipped-<digest>.log``; its path is in the
-            warning and in ``DatasetInfo.skipped_log``).
-        skipped_log_dir: the folder of the default ``skipped_log`` (a training
-            run passes its run directory), default ``None``: the private
-            per-user cache folder (``~/.cache/keras_inception``).
-        max_pixels: largest image (width x height, from its header) used;
-            larger ones are skipped (files) or refused before decoding
-            (records), default ``files.DEFAULT_MAX_PIXELS`` (40 MP).
-        class_names: label order to use (e.g. the training run's), default
-            ``None``.
-        data_dir: TFDS data directory, default ``None``.
-        download: let TFDS download, default ``False``.
-        label_offset: subtracted from TFRecord labels, default 0 (1 for TF-slim
-            ImageNet records).
-        randaugment: apply ``keras.layers.RandAugment`` to training batches,
-            default ``False``.
-        mixup: MixUp ``alpha`` (0 = off), default 0.0; labels become one-hot.
-        cutmix: CutMix ``factor`` (0 = off), default 0.0; labels become one-hot.
+        config: a ``DataConfig``: the source and how to prepare it (its
+            attributes list the settings and their defaults). It is validated
+            first.
         input_context: a ``tf.distribute.InputContext`` (from
             ``distribute_datasets_from_function``), default ``None``.
 
@@ -183,28 +96,34 @@ def build_dataset(
         ``(dataset, DatasetInfo)``; the dataset yields float32 images
         ``[batch, height, width, 3]`` and int32 labels ``[batch]`` (float32
         one-hot ``[batch, classes]`` with MixUp/CutMix).
+
+    Raises:
+        ValueError: ``config`` is not a ``DataConfig`` or holds a value it
+            cannot use (the message ends with ``Received: <field>=<value>``).
     """
-    height, width = _image_size(image_size, model=model, min_size=min_size)
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
-    if augment is not None and augment not in preprocessing.AUGMENTATIONS:
+    if not isinstance(config, DataConfig):
         raise ValueError(
-            f"`augment` must be one of {sorted(preprocessing.AUGMENTATIONS)} or None. "
-            f"Received: augment={augment!r}"
+            "`build_dataset` takes a keras_inception.data.DataConfig, e.g. "
+            "build_dataset(DataConfig(source, image_size=299, batch_size=32)). "
+            f"Received: config={config!r:.200}"
         )
-    for arg, value in (("mixup", mixup), ("cutmix", cutmix)):
-        if value < 0:
-            raise ValueError(f"`{arg}` must be >= 0. Received: {arg}={value!r}")
-    training = split == "train" if training is None else training
-    shuffle = training if shuffle is None else shuffle
+    config.validate()
+    height, width = config.resolved_image_size()
+    source, split, batch_size, seed = config.source, config.split, config.batch_size, config.seed
+    scale, max_pixels = config.scale, config.max_pixels
+    randaugment, mixup, cutmix = config.randaugment, config.mixup, config.cutmix
+    training = config.is_training
+    shuffle = training if config.shuffle is None else config.shuffle
     src = sources_lib.open_source(
-        source, split=split, validation_split=validation_split, seed=seed,
-        verify=verify, max_pixels=max_pixels, skipped_log=skipped_log,
-        skipped_log_dir=skipped_log_dir, class_names=class_names,
-        data_dir=data_dir, download=download, label_offset=label_offset,
+        source, split=split, validation_split=config.validation_split, seed=seed,
+        verify=config.verify, max_pixels=max_pixels, skipped_log=config.skipped_log,
+        skipped_log_dir=config.skipped_log_dir,
+        class_names=None if config.class_names is None else list(config.class_names),
+        data_dir=config.data_dir, download=config.download, label_offset=config.label_offset,
     )
-    augment = (augment or "inception") if training else None
-    central_fraction = 0.875 if central_fraction is None else central_fraction
+    augment = (config.augment or "inception") if training else None
+    central_fraction = 0.875 if config.central_fraction is None else config.central_fraction
+    ignore_errors = config.ignore_errors
     if ignore_errors is None:
         ignore_errors = src.verified == "quick"
         if ignore_errors:
@@ -223,7 +142,8 @@ def build_dataset(
 
     ds = src.make(
         size=(height, width), shuffle=shuffle, seed=seed, input_context=input_context,
-        cache=_resolve_cache(cache, training, src.total_bytes), shuffle_buffer=shuffle_buffer,
+        cache=_resolve_cache(config.cache, training, src.total_bytes),
+        shuffle_buffer=config.shuffle_buffer,
     )
     if src.kind in ("tfrecord", "tfds") and src.verified != "full":
         # Bytes whose header claims too many pixels never reach a decoder
@@ -232,7 +152,7 @@ def build_dataset(
     if training:
         recipe = preprocessing.AUGMENTATIONS[augment].kwargs()
         prepare = _train_fn(height, width, recipe, scale=scale and not batch_extras)
-        if deterministic:
+        if config.deterministic:
             # A seed per element, fixed by ``seed`` and the epoch. The zip is a
             # second, non-file source: tf.distribute's auto-sharding can then
             # only shard by data (``_options``).
@@ -253,7 +173,7 @@ def build_dataset(
     if not training:
         eval_bytes = src.num_examples * height * width * 3 * 4
         ds = sources_lib.cache_dataset(
-            ds, _resolve_cache(cache, True, eval_bytes, EVAL_CACHE_LIMIT_BYTES)
+            ds, _resolve_cache(config.cache, True, eval_bytes, EVAL_CACHE_LIMIT_BYTES)
         )
     ds = ds.batch(per_replica, drop_remainder=training)
     label_format = "index"
@@ -266,8 +186,8 @@ def build_dataset(
     ds = ds.prefetch(tf.data.AUTOTUNE).with_options(
         # Evaluation keeps the source order: predictions can be matched to files.
         _options(
-            deterministic or not training,
-            src.file_sharded and not (training and deterministic),
+            config.deterministic or not training,
+            src.file_sharded and not (training and config.deterministic),
             input_context,
         )
     )
@@ -284,7 +204,7 @@ def build_dataset(
     return ds, info
 
 
-def calibration_images(source, image_size, num_images=200, scale=True, batch_size=1, **kwargs):
+def calibration_images(source, image_size, num_images=200, scale=True, batch_size=1, **fields):
     """Images for TFLite int8 calibration, from the evaluation pipeline.
 
     A seeded shuffle mixes the classes, so the first ``num_images`` represent
@@ -296,17 +216,17 @@ def calibration_images(source, image_size, num_images=200, scale=True, batch_siz
         num_images: how many images, default 200.
         scale: ``True`` (default) for [-1, 1] pixels, ``False`` for 0-255.
         batch_size: images per yielded array, default 1.
-        **kwargs: further ``build_dataset`` arguments (``split``, ``seed``, ...).
+        **fields: further ``DataConfig`` fields (``split``, ``seed``, ...).
 
     Yields:
         float32 NumPy arrays ``[batch_size, height, width, 3]`` (the last may
         be smaller).
     """
-    kwargs.setdefault("split", "validation")
-    ds, _ = build_dataset(
+    fields.setdefault("split", "validation")
+    ds, _ = build_dataset(DataConfig(
         source, image_size=image_size, batch_size=batch_size, training=False,
-        shuffle=True, scale=scale, **kwargs,
-    )
+        shuffle=True, scale=scale, **fields,
+    ))
     remaining = num_images
     for images, _ in ds.as_numpy_iterator():
         if remaining <= 0:
@@ -329,26 +249,6 @@ def load_class_names(path):
             f"A class-names file holds a JSON list of strings. Received: path={path!r}"
         )
     return names
-
-
-def _image_size(image_size, *, model, min_size):
-    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    if len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
-        raise ValueError(
-            "`image_size` must be a positive int or (height, width). "
-            f"Received: image_size={image_size!r}"
-        )
-    if model is not None:
-        from keras_inception.registry import get_spec
-
-        min_size = max(min_size or 0, get_spec(model).min_size)
-    if min_size is not None and min(size) < min_size:
-        about = f" for {model}" if model else ""
-        raise ValueError(
-            f"`image_size` must be at least {min_size}x{min_size}{about}. "
-            f"Received: image_size={image_size!r}"
-        )
-    return size
 
 
 def _size_checked(max_pixels):

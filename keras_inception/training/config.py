@@ -190,6 +190,42 @@ class TrainConfig:
         data["devices"] = list(self.devices)
         return data
 
+    def data_config(self, split, **fields):
+        """The ``data.DataConfig`` of this run's ``split``, derived from its data fields.
+
+        ``data`` is the source; ``image_size``, ``batch_size``,
+        ``validation_split``, ``seed`` and (training split) ``augment`` or
+        (validation split) ``central_fraction`` carry over, ``"auto"`` read as
+        the pipeline's default (a run resolves them from the data first);
+        ``include_preprocessing`` sets ``scale``.
+
+        Args:
+            split: ``"train"`` or ``"validation"``.
+            **fields: further ``DataConfig`` fields (``class_names``,
+                ``min_size``, ...), which take precedence.
+
+        Returns:
+            A validated ``DataConfig``.
+        """
+        from keras_inception.data.config import DataConfig
+
+        def value(name):
+            setting = getattr(self, name)
+            return None if setting == AUTO else setting
+
+        derived = {
+            "split": split, "validation_split": value("validation_split"), "seed": self.seed,
+            "scale": not self.include_preprocessing,
+        }
+        if split == "train":
+            derived["augment"] = value("augment")
+        else:
+            derived["central_fraction"] = value("central_fraction")
+        derived.update(fields)
+        return DataConfig(
+            self.data, image_size=self.image_size, batch_size=self.batch_size, **derived
+        ).validate()
+
     def resolved_run_dir(self):
         """``run_dir``, or ``runs/<model>_<data tag>`` when it is unset."""
         if self.run_dir:
@@ -206,6 +242,7 @@ class TrainConfig:
             The config itself, so calls can be chained.
         """
         from keras_inception import registry
+        from keras_inception.data import config as data_config
 
         _check_type(self)
         _require(self.model in registry.list_models(), "model", self.model,
@@ -235,17 +272,13 @@ class TrainConfig:
         if self.steps_per_epoch is not None:
             _require(self.steps_per_epoch >= 1, "steps_per_epoch", self.steps_per_epoch,
                      "must be at least 1 or None")
-        if self.central_fraction not in (None, AUTO):
-            _require(0 < self.central_fraction <= 1, "central_fraction",
-                     self.central_fraction, "must be in (0, 1] or 'auto'")
+        # The data fields follow the pipeline's rules (data.config), "auto" aside.
+        data_config.check_central_fraction(self.central_fraction, also=(AUTO,))
         if self.validation_split not in (None, AUTO):
+            # Stricter than the pipeline's [0, 1): a run needs a held-out set.
             _require(0 < self.validation_split < 1, "validation_split",
                      self.validation_split, "must be in (0, 1) or 'auto'")
-        if self.augment not in (None, AUTO):
-            from keras_inception.data import preprocessing
-
-            _require(self.augment in preprocessing.AUGMENTATIONS, "augment", self.augment,
-                     f"must be 'auto' or one of {tuple(preprocessing.AUGMENTATIONS)}")
+        data_config.check_augment(self.augment, also=(AUTO,))
         _require_choice(self, "optimizer", OPTIMIZERS)
         _require(self.learning_rate > 0, "learning_rate", self.learning_rate, "must be positive")
         _require(0 <= self.momentum < 1, "momentum", self.momentum, "must be in [0, 1)")

@@ -291,18 +291,12 @@ class _Run:
         self._choose_from_data()
         config = self.config
         common = dict(
-            image_size=config.image_size, batch_size=config.batch_size,
-            validation_split=config.validation_split, seed=config.seed,
-            scale=not config.include_preprocessing,
             min_size=registry.get_spec(config.model).at_resolution(config.input_resolution).min_size,
             skipped_log_dir=self.run_dir if self.chief else None,
         )
-        train_ds, train_info = data.build_dataset(
-            config.data, split="train", augment=config.augment, **common
-        )
+        train_ds, train_info = data.build_dataset(config.data_config("train", **common))
         val_ds, val_info = data.build_dataset(
-            config.data, split="validation", class_names=train_info.class_names,
-            central_fraction=config.central_fraction, **common,
+            config.data_config("validation", class_names=train_info.class_names, **common)
         )
         self.skipped = {"count": train_info.num_skipped, "log": train_info.skipped_log}
         counts = {
