@@ -6,12 +6,13 @@
 For every network that keras.applications also has (Inception-v3,
 Inception-ResNet-v2) it runs ``keras_inception.benchmark_model`` (float32,
 mixed bfloat16 and XLA inference, the training step, both libraries
-alternating run by run), prints each report and a Markdown table for
-``docs/performance.md``, and writes all reports to ``--out`` as JSON.
+alternating run by run), prints each report with its share of the CPU's
+multiply-add peak (``peak.py``) and the project's speed goals (``goals.py``),
+then a Markdown table for ``docs/performance.md``, and writes all reports, with
+``peak_fraction`` and ``goals`` added, to ``--out`` as JSON.
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -19,6 +20,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def main(argv=None):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import goals as goals_lib
+    import peak as peak_lib
+
+    from keras_inception import atomic
     from keras_inception import benchmark
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -34,6 +40,7 @@ def main(argv=None):
     parser.add_argument("--out", default="benchmarks/results.json", help="JSON output file")
     args = parser.parse_args(argv)
 
+    cpu = peak_lib.cpu_peak()
     reports = []
     for name in args.models:
         report = benchmark.benchmark_model(
@@ -41,11 +48,21 @@ def main(argv=None):
             warmup=args.warmup, modes=tuple(args.modes),
             train_batch_size=args.train_batch_size or None, verbose=True,
         )
-        print(benchmark.format_report(report), end="\n\n", flush=True)
+        report["cpu_peak"] = cpu
+        report["peak_fraction"] = peak_lib.peak_fraction(report, cpu)
+        report["goals"] = goals_lib.inference_goals(report.get("ratios", {}))
+        lines = [benchmark.format_report(report)]
+        lines += peak_lib.format_peak(cpu, report["peak_fraction"])
+        lines += goals_lib.format_goals(report["goals"])
+        print("\n".join(lines), end="\n\n", flush=True)
         reports.append(report)
-    print(benchmark.markdown_table(reports))
-    with open(args.out, "w", encoding="utf-8") as f:
-        json.dump(reports, f, indent=2)
+
+    def share(report, mode, batch):
+        fraction = report["peak_fraction"].get(mode, {}).get(batch)
+        return "-" if fraction is None else f"{100 * fraction:.1f}%"
+
+    print(benchmark.markdown_table(reports, {"Share of CPU peak": share}))
+    atomic.write_json(args.out, reports)
     print(f"wrote {args.out}")
     return 0
 

@@ -7,8 +7,11 @@ second at each batch size in float32, in ``mixed_bfloat16`` and with XLA
 ``keras.applications`` also has, the same figures for its model with the
 ratios. Each timing is the median of ``repeats`` runs after ``warmup`` runs
 that are not counted; ours and ``keras.applications`` alternate run by run so
-that a change in the machine's load affects both alike. The float32 figures
-are also set against the CPU's multiply-add peak (``cpu_peak``).
+that a change in the machine's load affects both alike.
+
+The result holds measurements only: how they compare with this project's speed
+goals and with a CPU's multiply-add peak is worked out in ``benchmarks/``
+(``goals.py``, ``peak.py``), by ``benchmarks/bench_inference.py``.
 """
 
 import contextlib
@@ -30,77 +33,17 @@ KERAS_APPLICATIONS = {
 MODES = ("float32", "bfloat16", "xla")
 OURS = "keras_inception"
 THEIRS = "keras_applications"
-# (mode, ratio against keras.applications float32, goal) checked at every batch size.
-GOALS = (("float32", 1.0), ("bfloat16", 2.0))
-
-
-def _cpuinfo():
-    """The first processor's fields of ``/proc/cpuinfo`` (empty where there is none)."""
-    fields = {}
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+def _cpu():
+    """The CPU's name (``/proc/cpuinfo``, else ``platform``) and the cores this process may use."""
+    name = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
         for line in f:
-            if not line.strip():
-                break
             key, _, value = line.partition(":")
-            fields[key.strip()] = value.strip()
-    return fields
-
-
-def cpu_peak(*, ghz=None, fma_units=None, simd_lanes=None):
-    """The CPU's float32 multiply-add peak: cores x GHz x FMA units x SIMD lanes.
-
-    Cores are those this process may run on, the clock is the one
-    ``/proc/cpuinfo`` reports (the nominal clock in a VM; turbo is not
-    modelled), lanes follow the widest vector extension (16 float32 lanes with
-    AVX-512, 8 with AVX2). The FMA units per core cannot be read from the CPU:
-    assumed 1 full-width unit for AMD Zen 4 (family 25), which executes
-    AVX-512 on two 256-bit pipes, otherwise 2. Pass any figure to override it.
-    The bfloat16 peak is twice the float32 one with ``avx512_bf16``
-    (``VDPBF16PS`` does two multiply-adds per float32 lane); AMX is not
-    modelled.
-
-    Args:
-        ghz: clock in GHz, default None (read from ``/proc/cpuinfo``).
-        fma_units: full-width FMA units per core, default None (assumed as above).
-        simd_lanes: float32 lanes per FMA, default None (from the CPU flags).
-
-    Returns:
-        A dict with the CPU's name, the figures used, which of them were
-        assumed, and ``peak_gmacs_float32`` / ``peak_gmacs_bfloat16``.
-    """
-    info = _cpuinfo()
-    flags = set(info.get("flags", "").split())
-    assumed = []
+            if key.strip() == "model name":
+                name = value.strip()
+                break
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if ghz is None:
-        ghz = float(info.get("cpu MHz", 0.0)) / 1000.0
-        assumed.append(f"clock {ghz:.3f} GHz as /proc/cpuinfo reports it, no turbo")
-    if simd_lanes is None:
-        simd_lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
-        assumed.append(f"{simd_lanes} float32 lanes from the CPU flags")
-    if fma_units is None:
-        zen4 = info.get("vendor_id") == "AuthenticAMD" and info.get("cpu family") == "25"
-        fma_units = 1 if zen4 and simd_lanes == 16 else 2
-        assumed.append(
-            f"{fma_units} full-width FMA unit(s) per core"
-            + (" (Zen 4 runs AVX-512 on two 256-bit pipes)" if zen4 else "")
-        )
-    peak = cores * ghz * fma_units * simd_lanes
-    return {
-        "name": info.get("model name", platform.processor()),
-        "vendor": info.get("vendor_id", ""),
-        "family": info.get("cpu family", ""),
-        "model": info.get("model", ""),
-        "cores": cores,
-        "ghz": ghz,
-        "fma_units": fma_units,
-        "simd_lanes": simd_lanes,
-        "avx512_bf16": "avx512_bf16" in flags,
-        "amx": any(flag.startswith("amx") for flag in flags),
-        "assumed": assumed,
-        "peak_gmacs_float32": peak,
-        "peak_gmacs_bfloat16": peak * (2 if "avx512_bf16" in flags else 1),
-    }
+    return {"name": name, "cores": cores}
 
 
 @contextlib.contextmanager
@@ -202,13 +145,13 @@ def benchmark_model(
 
     Returns:
         A JSON-serializable dict: ``model``, ``input_size``, ``settings``,
-        ``cpu`` (``cpu_peak()``), ``versions``, and ``libraries`` mapping
+        ``cpu`` (its ``name`` and the ``cores`` used), ``versions``, and
+        ``libraries`` mapping
         ``"keras_inception"`` (and ``"keras_applications"``) to ``params``,
         ``macs``, ``inference`` (``{mode: {batch_size: stats}}``) and
-        ``training`` (stats); ``ratios`` (ours / keras.applications per mode
-        and batch size, and ``"bfloat16_vs_keras_float32"``), ``peak_fraction``
-        (multiply-adds per second against the CPU's peak) and ``goals``.
-        Batch sizes are string keys.
+        ``training`` (stats); and, with keras.applications' model, ``ratios``
+        (ours / keras.applications per mode and batch size, and
+        ``"bfloat16_vs_keras_float32"``). Batch sizes are string keys.
     """
     import keras_inception
 
@@ -275,7 +218,6 @@ def benchmark_model(
             say(f"{library} training batch {train_batch_size}: "
                 f"{stats['images_per_second']:.2f} images/s")
 
-    cpu = cpu_peak()
     report = {
         "model": name,
         "input_size": size,
@@ -284,15 +226,13 @@ def benchmark_model(
             "batch_sizes": list(batch_sizes), "repeats": repeats, "warmup": warmup,
             "modes": list(modes), "train_batch_size": train_batch_size,
         },
-        "cpu": cpu,
+        "cpu": _cpu(),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
                      "python": platform.python_version()},
         "libraries": results,
-        "peak_fraction": _peak_fraction(results[OURS], cpu),
     }
     if THEIRS in results:
         report["ratios"] = _ratios(results[OURS], results[THEIRS])
-        report["goals"] = _goals(report["ratios"])
     return report
 
 
@@ -316,32 +256,6 @@ def _ratios(ours, theirs):
             ours["training"]["images_per_second"] / theirs["training"]["images_per_second"]
         )
     return ratios
-
-
-def _goals(ratios):
-    """Each goal at each batch size: ``{goal, batch_size, ratio, met}``."""
-    goals = []
-    for mode, target in GOALS:
-        key = mode if mode == "float32" else f"{mode}_vs_keras_float32"
-        for batch, ratio in ratios.get(key, {}).items():
-            goals.append({
-                "goal": f"our {mode} >= {target:g}x keras.applications float32",
-                "batch_size": int(batch), "ratio": ratio, "met": ratio >= target,
-            })
-    return goals
-
-
-def _peak_fraction(ours, cpu):
-    """Multiply-adds per second of each inference figure against the CPU's peak."""
-    fractions = {}
-    for mode, per_batch in ours["inference"].items():
-        peak = cpu["peak_gmacs_bfloat16" if mode == "bfloat16" else "peak_gmacs_float32"]
-        if peak:
-            fractions[mode] = {
-                batch: ours["macs"] * stats["images_per_second"] / (peak * 1e9)
-                for batch, stats in per_batch.items()
-            }
-    return fractions
 
 
 def format_report(report):
@@ -380,33 +294,26 @@ def format_report(report):
             [lib["training"]["images_per_second"] for lib in libraries.values()],
             ratios.get("training"),
         ))
-    cpu = report["cpu"]
-    lines.append(
-        f"CPU peak {cpu['peak_gmacs_float32']:.1f} GMAC/s float32 = {cpu['cores']} cores x "
-        f"{cpu['ghz']:.2f} GHz x {cpu['fma_units']} FMA x {cpu['simd_lanes']} lanes "
-        f"(assumed: {'; '.join(cpu['assumed']) or 'nothing'})"
-    )
-    for mode, per_batch in report["peak_fraction"].items():
-        lines.append(f"{mode} share of peak: " + ", ".join(
-            f"batch {batch} {100 * fraction:.1f}%" for batch, fraction in per_batch.items()
-        ))
-    for goal in report.get("goals", []):
-        lines.append(f"goal {goal['goal']} at batch {goal['batch_size']}: "
-                     f"{goal['ratio']:.2f}x {'met' if goal['met'] else 'NOT met'}")
     return "\n".join(lines)
 
 
-def markdown_table(reports):
+def markdown_table(reports, extra_columns=None):
     """A Markdown table of ``benchmark_model`` results: images/second side by side.
 
     One row per model, mode and batch size (and the training step): ours,
-    ``keras.applications`` where measured, the ratio, and our share of the
-    CPU's multiply-add peak.
+    ``keras.applications`` where measured, and the ratio.
+
+    Args:
+        reports: ``benchmark_model`` results.
+        extra_columns: ``{heading: function(report, mode, batch) -> text}``
+            for more columns (``benchmarks/`` adds the share of the CPU's
+            peak), default None.
     """
+    extra_columns = extra_columns or {}
     lines = [
         "| Model | Size | Mode | Batch | keras_inception img/s | keras.applications img/s "
-        "| Ratio | Share of CPU peak |",
-        "|---|---:|---|---:|---:|---:|---:|---:|",
+        "| Ratio |" + "".join(f" {heading} |" for heading in extra_columns),
+        "|---|---:|---|---:|---:|---:|---:|" + "---:|" * len(extra_columns),
     ]
     for report in reports:
         ours = report["libraries"][OURS]
@@ -414,24 +321,24 @@ def markdown_table(reports):
         ratios = report.get("ratios", {})
         rows = [
             (mode, batch, stats["images_per_second"],
-             theirs and _ips(theirs, mode, batch), ratios.get(mode, {}).get(batch),
-             report["peak_fraction"].get(mode, {}).get(batch))
+             theirs and _ips(theirs, mode, batch), ratios.get(mode, {}).get(batch))
             for mode, per_batch in ours["inference"].items() for batch, stats in per_batch.items()
         ]
         if "training" in ours:
             rows.append(("training", str(ours["training"]["batch_size"]),
                          ours["training"]["images_per_second"],
                          theirs and theirs["training"]["images_per_second"],
-                         ratios.get("training"), None))
-        for mode, batch, mine, other, ratio, share in rows:
+                         ratios.get("training")))
+        for mode, batch, mine, other, ratio in rows:
             lines.append(
                 f"| {report['model']} | {report['input_size']} | {mode} | {batch} | {mine:.2f} "
                 f"| {'-' if other is None else f'{other:.2f}'} "
-                f"| {'-' if ratio is None else f'{ratio:.2f}x'} "
-                f"| {'-' if share is None else f'{100 * share:.1f}%'} |"
+                f"| {'-' if ratio is None else f'{ratio:.2f}x'} |"
+                + "".join(f" {column(report, mode, batch)} |"
+                          for column in extra_columns.values())
             )
     return "\n".join(lines)
 
 
-__all__ = ["KERAS_APPLICATIONS", "MODES", "benchmark_model", "cpu_peak", "dtype_policy",
-           "format_report", "markdown_table"]
+__all__ = ["KERAS_APPLICATIONS", "MODES", "benchmark_model", "dtype_policy", "format_report",
+           "markdown_table"]
