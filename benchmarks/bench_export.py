@@ -23,7 +23,6 @@ has near-tied logits, so its top-1 agreement means little).
 
 import argparse
 import io
-import json
 import os
 import platform
 import statistics
@@ -37,6 +36,7 @@ import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import keras_inception  # noqa: E402
+from keras_inception import atomic  # noqa: E402
 from keras_inception import export  # noqa: E402
 
 TFLITE_MODES = ("float32", "float16", "dynamic", "int8")
@@ -162,8 +162,7 @@ def main(argv=None):
         "results": rows,
     }
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(results, f, indent=2)
+        atomic.write_json(args.out, results)
     return results
 
 

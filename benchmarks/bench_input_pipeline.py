@@ -20,7 +20,6 @@ the wall-clock ratio is printed too), training pipeline / training step >= 5.
 """
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -34,6 +33,7 @@ import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import keras_inception  # noqa: E402
+from keras_inception import atomic  # noqa: E402
 from keras_inception import data  # noqa: E402
 
 
@@ -198,8 +198,7 @@ def main(argv=None):
         "ratios": ratios, "goals": goals, "build_dataset_seconds": build_seconds,
     }
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(results, f, indent=2)
+        atomic.write_json(args.out, results)
     return results
 
 

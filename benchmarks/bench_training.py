@@ -166,10 +166,11 @@ def main(argv=None):
                   f"has NO AMX (amx_bf16 absent): the >= {GOAL}x goal is for AMX hosts and "
                   "was not measured here.")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"host": facts, "size": args.size, "batch": args.batch,
-                       "steps": args.steps, "rounds": args.rounds, "runs": runs,
-                       "medians": medians, "policies": policies}, f, indent=2)
+        from keras_inception import atomic
+
+        atomic.write_json(args.json, {"host": facts, "size": args.size, "batch": args.batch,
+                                      "steps": args.steps, "rounds": args.rounds, "runs": runs,
+                                      "medians": medians, "policies": policies})
     return 0
 
 

@@ -899,8 +899,9 @@ def main(argv=None):
         for problem in report.problems:
             print(f"{report.command}: {problem}")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump([r.to_dict() for r in reports], f, indent=2)
+        from keras_inception import atomic
+
+        atomic.write_json(args.json, [r.to_dict() for r in reports])
     return 0 if all(r.passed for r in reports) else 1
 
 
