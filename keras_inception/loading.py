@@ -27,7 +27,6 @@ import tensorflow as tf
 from keras_inception import image_header
 
 SAVED_MODEL_FILE = "saved_model.pb"
-KINDS = ("keras", "saved_model", "tflite")
 
 
 @dataclasses.dataclass
@@ -302,4 +301,4 @@ def _tflite_classifier(path):
     )
 
 
-__all__ = ["Classifier", "KINDS", "SAVED_MODEL_FILE", "load_classifier", "saved_model_path"]
+__all__ = ["Classifier", "SAVED_MODEL_FILE", "load_classifier", "saved_model_path"]
