@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from PIL import ImageDraw
 
+import keras_inception
 from keras_inception import precision
 from keras_inception import training
 from keras_inception.data import auto
@@ -140,6 +141,44 @@ def test_defaults_come_from_the_data_and_the_run_length(profile, size, epochs, e
     assert values == expected
     for choice in chosen.values():
         assert choice.reason and choice.override.startswith("--set ")
+
+
+@pytest.mark.parametrize("short, expected", [
+    (8, 79), (32, 79), (79, 79), (80, 151), (151, 151), (152, None), (400, None),
+])
+def test_small_images_choose_the_inception_v3_stem_that_holds_them(short, expected):
+    spec = keras_inception.get_spec("inception_v3")
+    choice = auto.choose_stem(_profile(short), spec.input_resolutions, spec.default_size)
+    if expected is None:
+        assert choice is None
+    else:
+        assert choice.value == expected and f"{expected}x{expected}" in choice.reason
+        assert choice.override == "--set input_resolution=79|151|299"
+
+
+@pytest.mark.parametrize("name", ["inception_v1", "inception_v4", "inception_resnet_v2"])
+def test_networks_with_one_stem_get_no_stem_choice(name):
+    spec = keras_inception.get_spec(name)
+    assert auto.choose_stem(_profile(8), spec.input_resolutions, spec.default_size) is None
+
+
+def test_a_paper_preset_run_on_small_images_trains_the_79_stem_at_79_px(tmp_path):
+    root = tmp_path / "shapes"
+    write_shapes(str(root), 4, size=16)
+    config = training.resolve_config(
+        preset="paper", data=str(root), run_dir=str(tmp_path / "run"),
+        overrides=["depth_multiplier=0.1", "batch_size=4", "steps_per_epoch=1", "epochs=1",
+                   "export=false", "verbose=0"],
+    )
+    assert config.image_size is None and config.input_resolution is None
+    result = training.train(config)
+    assert result.model.input_shape == (None, 79, 79, 3)
+    assert result.summary["image_size"] == 79
+    assert result.summary["chosen"]["input_resolution"]["value"] == 79
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (recorded["input_resolution"], recorded["image_size"]) == (79, 79)
+    text = trainer.format_summary(result.summary, str(tmp_path / "run"))
+    assert "input_resolution = 79" in text
 
 
 def test_a_source_with_its_own_validation_split_keeps_it():

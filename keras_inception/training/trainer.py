@@ -130,6 +130,8 @@ class _Run:
 
     def __init__(self, config, strategy, datasets, callbacks, choices):
         spec = registry.get_spec(config.model).at_resolution(config.input_resolution)
+        # Neither the input size nor the stem set: the stem is chosen from the data.
+        self.stem_open = config.image_size is None and config.input_resolution is None
         self.config = config.replace(
             image_size=config.image_size or spec.default_size,
             run_dir=config.resolved_run_dir(),
@@ -241,6 +243,12 @@ class _Run:
         resuming = self.config.resume and (self.trained is not None or _has_backup(backup))
         if resuming:
             previous = checkpoints.read_json(self.paths["config.json"]) or {}
+            if self.stem_open and previous.get("input_resolution") is not None:
+                # The stem the interrupted run chose from the same data.
+                self.config = self.config.replace(
+                    input_resolution=previous["input_resolution"],
+                    image_size=previous.get("image_size", self.config.image_size),
+                )
             changed = [
                 f for f in _STRUCTURAL_FIELDS
                 if f in previous and previous[f] != self.config.to_dict()[f]
@@ -340,11 +348,18 @@ class _Run:
             name for name in ("augment", "central_fraction", "validation_split")
             if getattr(self.config, name) in (None, config_lib.AUTO)
         ]
-        if wanted:
+        if wanted or self.stem_open:
             self.profile = data_auto.profile_source(
                 self.config.data, seed=self.config.seed,
                 skipped_log_dir=self.run_dir if self.chief else None,
             )
+        if self.stem_open:
+            spec = registry.get_spec(self.config.model)
+            stem = data_auto.choose_stem(self.profile, spec.input_resolutions, spec.default_size)
+            if stem is not None:
+                self.choices["input_resolution"] = stem
+                self.config = self.config.replace(image_size=stem.value)
+        if wanted:
             chosen = data_auto.choose(
                 self.profile, self.config.image_size, epochs=self._phases()[-1][1]
             )
