@@ -88,15 +88,26 @@ def register_model(**facts):
     return wrap
 
 
+def _registered():
+    """Every builder's specs: importing ``keras_inception.models`` registers them.
+
+    ``import keras_inception`` is lazy (PEP 562), so a caller of this module
+    may come before any builder is imported.
+    """
+    import keras_inception.models  # noqa: F401
+
+    return _REGISTRY
+
+
 def list_models():
     """Names of all registered networks, sorted."""
-    return sorted(_REGISTRY)
+    return sorted(_registered())
 
 
 def get_spec(name):
     """The ``ModelSpec`` of a registered network."""
     try:
-        return _REGISTRY[name]
+        return _registered()[name]
     except KeyError:
         raise ValueError(
             f"Unknown model. Available models: {', '.join(list_models())}. "

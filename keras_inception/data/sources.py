@@ -16,6 +16,7 @@ import stat
 import numpy as np
 import tensorflow as tf
 
+from keras_inception._extras import require
 from keras_inception.data import files as files_lib
 from keras_inception.data import tfrecord
 
@@ -640,7 +641,7 @@ def tfds_source(
     The dataset's own ``validation`` split is used when it has one; otherwise
     the last ``validation_split`` of ``train`` is held out.
     """
-    import tensorflow_datasets as tfds
+    tfds = require("tensorflow_datasets")
 
     name = source[len("tfds:"):]
     try:
@@ -727,7 +728,7 @@ def load_digits_rgb():
     Returns:
         ``(images uint8 [1797, 8, 8, 3], labels int32 [1797])``.
     """
-    from sklearn.datasets import load_digits
+    load_digits = require("sklearn.datasets").load_digits
 
     digits = load_digits()
     grey = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
@@ -744,7 +745,7 @@ def digits_source(*, split="train", validation_split=0.1, seed=1337):
     """
     images, labels = load_digits_rgb()
     if validation_split > 0:
-        from sklearn.model_selection import train_test_split
+        train_test_split = require("sklearn.model_selection").train_test_split
 
         index = train_test_split(
             np.arange(len(labels)), test_size=validation_split,

@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from keras_inception import atomic
+from keras_inception._extras import require
 
 # Above this many classes the confusion matrix is left out of the JSON and the image.
 MAX_CONFUSION_CLASSES = 50
@@ -85,8 +86,8 @@ def plot_confusion_matrix(confusion, class_names, path):
         class_names: tick labels.
         path: output file.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    FigureCanvasAgg = require("matplotlib.backends.backend_agg").FigureCanvasAgg
+    Figure = require("matplotlib.figure").Figure
 
     confusion = np.asarray(confusion)
     size = len(class_names)

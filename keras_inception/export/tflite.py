@@ -37,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_inception import atomic
+from keras_inception._extras import require
 from keras_inception.export.source import SCALED_RANGE
 from keras_inception.export.source import load_source
 from keras_inception.export.source import resolve_class_names
@@ -83,7 +84,7 @@ class LiteRTClassifier:
     """
 
     def __init__(self, model_path=None, *, model_content=None, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter
+        Interpreter = require("ai_edge_litert.interpreter").Interpreter
 
         self.interpreter = Interpreter(
             model_path=model_path, model_content=model_content, num_threads=num_threads

@@ -18,7 +18,9 @@ import os
 import re
 import reprlib
 
-import yaml
+from keras_inception._extras import require
+
+yaml = require("yaml")
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 OPTIMIZERS = ("rmsprop", "sgd")

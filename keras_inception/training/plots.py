@@ -4,6 +4,7 @@ import csv
 import math
 import os
 
+from keras_inception._extras import require
 from keras_inception.training import checkpoints
 
 
@@ -56,8 +57,8 @@ def plot_history(history, path, title=None):
     Returns:
         ``path``.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    FigureCanvasAgg = require("matplotlib.backends.backend_agg").FigureCanvasAgg
+    Figure = require("matplotlib.figure").Figure
 
     epochs = history.get("epoch") or list(range(len(history.get("loss", []))))
     epochs = [e + 1 for e in epochs]
