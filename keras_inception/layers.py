@@ -6,7 +6,7 @@ holding one reloads from ``.keras`` with ``safe_mode=True`` once
 """
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="keras_inception")
@@ -15,9 +15,11 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     Computes ``x / (bias + alpha * sum(x_j ** 2)) ** beta``, the sum running over
     the ``2 * depth_radius + 1`` channels centred on each channel, with
-    TensorFlow's semantics (``tf.nn.local_response_normalization``). The graph
-    holds TensorFlow's ``LRN`` op, which the TFLite converter maps to its builtin
-    ``LOCAL_RESPONSE_NORMALIZATION``, so no Flex op is needed.
+    TensorFlow's semantics (``tf.nn.local_response_normalization``), on any
+    Keras 3 backend. On TensorFlow the graph holds TensorFlow's fused ``LRN``
+    op, which the TFLite converter maps to its builtin
+    ``LOCAL_RESPONSE_NORMALIZATION`` (no Flex op); the other backends compute
+    the same sum with ``keras.ops`` (``local_response_normalization``).
 
     GoogLeNet (Szegedy et al., 2014) uses it twice in its stem without giving
     its constants; the defaults are those of the Caffe reference model
@@ -65,15 +67,18 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     def call(self, inputs):
         # In float32 whatever the policy: TensorFlow has no bfloat16 LRN kernel
-        # on CPU.
-        outputs = tf.nn.local_response_normalization(
-            tf.cast(inputs, "float32"),
-            depth_radius=self.depth_radius,
-            bias=self.bias,
-            alpha=self.alpha,
-            beta=self.beta,
+        # on CPU, and a float16 sum of squares overflows.
+        x = ops.cast(inputs, "float32")
+        constants = dict(
+            depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha, beta=self.beta
         )
-        return tf.cast(outputs, inputs.dtype)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            outputs = tf.nn.local_response_normalization(x, **constants)
+        else:
+            outputs = local_response_normalization(x, **constants)
+        return ops.cast(outputs, inputs.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -86,4 +91,26 @@ class LocalResponseNormalization(keras.layers.Layer):
         return config
 
 
-__all__ = ["LocalResponseNormalization"]
+def local_response_normalization(x, depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75):
+    """``tf.nn.local_response_normalization`` in ``keras.ops``, for any backend.
+
+    Args:
+        x: ``(batch, height, width, channels)`` tensor with a known channel count.
+        depth_radius: half-width of the channel window, default 2.
+        bias: additive constant, default 1.0.
+        alpha: scale of the sum of squares, default 2e-5.
+        beta: exponent, default 0.75.
+
+    Returns:
+        ``x / (bias + alpha * window_sum(x ** 2)) ** beta``, same shape and dtype.
+    """
+    channels = x.shape[-1]
+    # Zero channels on both sides, so the window is cut at the edges as in TensorFlow.
+    squares = ops.pad(ops.square(x), [(0, 0), (0, 0), (0, 0), (depth_radius, depth_radius)])
+    window_sum = squares[..., :channels]
+    for offset in range(1, 2 * depth_radius + 1):
+        window_sum = window_sum + squares[..., offset:offset + channels]
+    return x / ops.power(bias + alpha * window_sum, beta)
+
+
+__all__ = ["LocalResponseNormalization", "local_response_normalization"]

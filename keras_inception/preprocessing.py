@@ -18,16 +18,18 @@ def preprocess_input(x):
     """Scales 0-255 pixels to [-1, 1] (``x / 127.5 - 1``), as the Inception papers' code.
 
     Args:
-        x: NumPy array or tensor of pixels in [0, 255], any shape.
+        x: NumPy array, or a tensor of the Keras backend (or a symbolic
+            ``keras.Input``), of pixels in [0, 255], any shape.
 
     Returns:
-        A new float32 array/tensor (the input is never modified in place).
+        A new float32 array/tensor of the same kind (the input is never
+        modified in place).
     """
     if isinstance(x, np.ndarray) or np.isscalar(x) or isinstance(x, (list, tuple)):
         return np.asarray(x, dtype=np.float32) / 127.5 - 1.0
-    import tensorflow as tf
+    import keras
 
-    return tf.cast(x, tf.float32) / 127.5 - 1.0
+    return keras.ops.cast(x, "float32") / 127.5 - 1.0
 
 
 @functools.lru_cache(maxsize=None)
