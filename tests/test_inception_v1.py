@@ -10,6 +10,7 @@ import tensorflow as tf
 import keras
 import keras_inception
 from keras_inception.layers import LocalResponseNormalization
+from keras_inception.weights import slim
 
 SMALLEST = keras_inception.get_spec("inception_v1").min_size
 
@@ -53,8 +54,11 @@ def test_released_variant_is_tf_slim():
     conv = model.get_layer("mixed_4b_branch_2_conv2d_0b_3x3_conv")
     assert conv.kernel_size == (3, 3) and not conv.use_bias
     assert isinstance(model.get_layer("mixed_4b_branch_2_conv2d_0b_3x3_bn"), keras.layers.BatchNormalization)
-    # TF-slim's scope quirk in Mixed_5b, kept for name-based checkpoint loading.
-    assert model.get_layer("mixed_5b_branch_2_conv2d_0a_3x3_conv").kernel_size == (3, 3)
+    # TF-slim scopes this conv Conv2d_0a_3x3; the slim converter renames it.
+    assert model.get_layer("mixed_5b_branch_2_conv2d_0b_3x3_conv").kernel_size == (3, 3)
+    assert slim.variable_name("mixed_5b_branch_2_conv2d_0b_3x3_conv", "kernel", "inception_v1") == (
+        "InceptionV1/Mixed_5b/Branch_2/Conv2d_0a_3x3/weights"
+    )
     assert model.get_layer("maxpool_5a_2x2").pool_size == (2, 2)
 
 

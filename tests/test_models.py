@@ -1,4 +1,4 @@
-"""What every network of the registry must do (one harness, parameterized by name).
+"""What every network of the registry must do (one harness over every (network, variant)).
 
 Full-size models are built symbolically (parameter counts, final grid); forward
 passes run at the smallest sizes the networks accept and at reduced width.
@@ -10,20 +10,26 @@ import tensorflow as tf
 
 import keras
 import keras_inception
+from keras_inception import registry
 
 MODELS = keras_inception.list_models()
+SPECS = registry.list_specs()
+PAIRS = [(spec.name, spec.variant) for spec in SPECS]
+
+
+PAIR_IDS = [f"{name}-{variant}" for name, variant in PAIRS]
 
 
 def small_size(spec):
     return max(75, spec.min_size)
 
 
-def thin(name, **kwargs):
+def thin(network, variant="released", **kwargs):
     """A registry model at small input and width: fast to build and run."""
-    spec = keras_inception.get_spec(name)
+    spec = keras_inception.get_spec(network, variant)
     kwargs.setdefault("input_shape", (small_size(spec), small_size(spec), 3))
     kwargs.setdefault("depth_multiplier", 0.25)
-    return keras_inception.get_model(name, **kwargs)
+    return keras_inception.get_model(network, variant=variant, **kwargs)
 
 
 def images(spec, batch=2, seed=0):
@@ -37,48 +43,88 @@ def run(model, x):
     return {k: np.asarray(v) for k, v in out.items()} if isinstance(out, dict) else np.asarray(out)
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_published_parameter_counts_and_final_grid(name):
-    spec = keras_inception.get_spec(name)
-    model = keras_inception.get_model(name)
-    assert model.count_params() == spec.num_params
-    assert model.output_shape == (None, 1000)
+@pytest.mark.parametrize("name,variant", PAIRS, ids=PAIR_IDS)
+def test_spec_describes_the_built_model(name, variant):
+    """The spec's counts, grid, endpoints and aux taps are those of the model it builds.
+
+    The counts themselves are checked against published figures in
+    test_parameter_counts.py.
+    """
+    spec = keras_inception.get_spec(name, variant)
+    model = keras_inception.get_model(name, variant=variant, aux_logits=True)
+    assert registry.spec_of(model) is spec
     size, channels = spec.final_grid
     assert tuple(model.get_layer("avg_pool").input.shape) == (None, size, size, channels)
-    if spec.num_params_aux is not None:
-        assert keras_inception.get_model(name, aux_logits=True).count_params() == spec.num_params_aux
+    assert model.get_layer(spec.endpoints["P5"]).output is model.get_layer("avg_pool").input
+    sizes = [model.get_layer(layer).output.shape[1] for layer in spec.endpoints.values()]
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == 5, sizes
+    assert set(spec.aux_taps) == set(model.output) - {"predictions"}
+    for head, tap in spec.aux_taps.items():
+        assert model.get_layer(f"{head}_avg_pool").input is model.get_layer(tap).output
+    assert model.count_params() == spec.num_params_aux
+    heads = sum(layer.count_params() for layer in model.layers if layer.name.split("_")[0] == "aux")
+    assert model.count_params() - heads == spec.num_params
+
+
+@pytest.mark.parametrize("name,variant", PAIRS, ids=PAIR_IDS)
+def test_minimum_size_leaves_one_pixel(name, variant):
+    spec = keras_inception.get_spec(name, variant)
+    smallest = keras_inception.get_model(
+        name, variant=variant, include_top=False, depth_multiplier=0.25,
+        input_shape=(spec.min_size, spec.min_size, 3),
+    )
+    assert smallest.output_shape[1:3] == (1, 1)
+    too_small = spec.min_size - 1
+    with pytest.raises(ValueError, match=f"at least {spec.min_size}x{spec.min_size}"):
+        keras_inception.get_model(name, variant=variant, input_shape=(too_small, too_small, 3))
+
+
+@pytest.mark.parametrize("name,variant", PAIRS, ids=PAIR_IDS)
+def test_logits(name, variant):
+    spec = keras_inception.get_spec(name, variant)
+    logits = run(thin(name, variant, classes=7, classifier_activation=None), images(spec))
+    assert logits.shape == (2, 7)
+    assert not np.allclose(logits.sum(axis=1), 1.0)
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_logits_and_pooling_modes(name):
+def test_pooling_modes(name):
     spec = keras_inception.get_spec(name)
-    x = images(spec)
-    logits = run(thin(name, classes=7, classifier_activation=None), x)
-    assert logits.shape == (2, 7)
-    assert not np.allclose(logits.sum(axis=1), 1.0)
     pooled = thin(name, include_top=False, pooling="max")
     channels = pooled.output_shape[-1]
     assert len(pooled.output_shape) == 2 and channels is not None
-    assert run(pooled, x).shape == (2, channels)
+    assert run(pooled, images(spec)).shape == (2, channels)
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_unknown_spatial_size_without_top(name):
-    spec = keras_inception.get_spec(name)
-    model = thin(name, include_top=False, pooling="avg", input_shape=(None, None, 3))
+@pytest.mark.parametrize("name,variant", PAIRS, ids=PAIR_IDS)
+def test_backbone_of_any_size_and_its_feature_pyramid(name, variant):
+    """Without top on a ``(None, None, 3)`` input, under a custom name: the spec's pyramid."""
+    spec = keras_inception.get_spec(name, variant)
+    model = thin(name, variant, include_top=False, input_shape=(None, None, 3), name="my_backbone")
     size = small_size(spec)
-    a = run(model, np.zeros((1, size, size, 3), "float32"))
-    b = run(model, np.zeros((1, size + 32, size + 16, 3), "float32"))
-    assert a.shape == b.shape == (1, model.output_shape[-1])
+    wider = run(model, np.zeros((1, size + 32, size + 16, 3), "float32"))
+    assert wider.shape[-1] == model.output_shape[-1]
+    extractor = keras_inception.feature_extractor(model)
+    assert list(extractor.output) == list(spec.endpoints)
+    outputs = run(extractor, images(spec))
+    sizes = [outputs[label].shape[1] for label in spec.endpoints]
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
+    np.testing.assert_allclose(
+        outputs[list(spec.endpoints)[-1]], run(model, images(spec)), atol=1e-5
+    )
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_input_tensor_and_predict_on_tf_data(name):
-    spec = keras_inception.get_spec(name)
+@pytest.mark.parametrize("name,variant", [p for p in PAIRS if p[1] == "released"] + [
+    ("inception_v3", "paper")
+], ids=lambda value: value)
+def test_input_tensor_and_predict_on_tf_data(name, variant):
+    """The input handling is the builders' shared code: one variant each, and one paper variant."""
+    spec = keras_inception.get_spec(name, variant)
     size = small_size(spec)
     tensor = keras.Input((size, size, 3), name="my_input")
-    model = thin(name, input_tensor=tensor, classes=3)
+    model = thin(name, variant, input_tensor=tensor, classes=3)
     assert model.inputs[0] is tensor
+    assert registry.spec_of(model) is spec
     x = images(spec, batch=4)
     expected = run(model, x)
     assert expected.shape == (4, 3)
@@ -87,10 +133,10 @@ def test_input_tensor_and_predict_on_tf_data(name):
     np.testing.assert_allclose(model.predict(ds, verbose=0), expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_aux_heads_config_round_trip_and_keras_file(name, tmp_path):
-    spec = keras_inception.get_spec(name)
-    model = thin(name, classes=4, aux_logits=True, include_preprocessing=True)
+@pytest.mark.parametrize("name,variant", PAIRS, ids=PAIR_IDS)
+def test_aux_heads_config_round_trip_and_keras_file(name, variant, tmp_path):
+    spec = keras_inception.get_spec(name, variant)
+    model = thin(name, variant, classes=4, aux_logits=True, include_preprocessing=True)
     x = (images(spec) + 1.0) * 127.5
     train_out = model(x, training=True)
     expected = run(model, x)
@@ -109,6 +155,7 @@ def test_aux_heads_config_round_trip_and_keras_file(name, tmp_path):
     loaded = keras.saving.load_model(path, safe_mode=True)
     for key, value in run(loaded, x).items():
         np.testing.assert_allclose(value, expected[key], atol=1e-6)
+    assert registry.spec_of(loaded) is spec
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -122,20 +169,6 @@ def test_in_graph_preprocessing_matches_preprocess_input(name):
         run(raw, pixels.astype("float32")),
         run(plain, keras_inception.preprocess_input(pixels)),
         atol=1e-5,
-    )
-
-
-@pytest.mark.parametrize("name", MODELS)
-def test_feature_extractor_pyramid(name):
-    spec = keras_inception.get_spec(name)
-    model = thin(name, include_top=False)
-    extractor = keras_inception.feature_extractor(model)
-    assert list(extractor.output) == list(spec.endpoints)
-    outputs = run(extractor, images(spec))
-    sizes = [outputs[label].shape[1] for label in spec.endpoints]
-    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
-    np.testing.assert_allclose(
-        outputs[list(spec.endpoints)[-1]], run(model, images(spec)), atol=1e-5
     )
 
 
@@ -159,14 +192,6 @@ BAD_ARGUMENTS = [
 def test_bad_arguments_name_the_received_value(name, kwargs):
     with pytest.raises(ValueError, match="Received"):
         keras_inception.get_model(name, **kwargs)
-
-
-@pytest.mark.parametrize("name", MODELS)
-def test_input_below_minimum_names_the_minimum(name):
-    spec = keras_inception.get_spec(name)
-    too_small = spec.min_size - 1
-    with pytest.raises(ValueError, match=f"at least {spec.min_size}x{spec.min_size}"):
-        keras_inception.get_model(name, input_shape=(too_small, too_small, 3))
 
 
 def test_unknown_model_lists_available():

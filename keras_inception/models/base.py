@@ -113,12 +113,16 @@ def build_model(
     include_preprocessing,
     depth_multiplier,
     variant="released",
+    input_resolution=None,
     **backbone_kwargs,
 ):
     """Builds ``backbone`` with the ``keras.applications`` input/head/weights semantics.
 
     ``backbone(x, conv, variant=..., **backbone_kwargs)`` returns the final
     feature map and ``{output_name: (tensor, style)}`` for its auxiliary heads.
+    ``spec`` is the network's (released) spec; the model is built from, and
+    marked with, the spec of ``variant`` at ``input_resolution`` (passed on to
+    ``backbone`` unless ``None``).
     """
     validate_arguments(
         weights=weights, include_top=include_top, classes=classes, pooling=pooling,
@@ -126,15 +130,20 @@ def build_model(
         dropout_rate=dropout_rate, depth_multiplier=depth_multiplier,
         variant=variant, spec=spec,
     )
+    spec = spec.for_variant(variant).at_resolution(input_resolution)
+    if input_resolution is not None:
+        backbone_kwargs["input_resolution"] = spec.default_size
     input_shape = resolve_input_shape(input_shape, input_tensor, spec=spec, weights=weights)
+    # The marker layer ties the model to its spec (registry.spec_of): the
+    # input layer when the builder makes it, else an Identity on the caller's.
     if input_tensor is None:
-        image = layers.Input(shape=input_shape, name="image")
+        image = layers.Input(shape=input_shape, name=spec.marker)
         inputs = image
     elif keras.backend.is_keras_tensor(input_tensor):
-        image = input_tensor
+        image = layers.Identity(name=spec.marker)(input_tensor)
         inputs = keras.utils.get_source_inputs(input_tensor)
     else:
-        image = layers.Input(tensor=input_tensor, shape=input_shape, name="image")
+        image = layers.Input(tensor=input_tensor, shape=input_shape, name=spec.marker)
         inputs = image
 
     x = blocks.preprocessing_layer()(image) if include_preprocessing else image

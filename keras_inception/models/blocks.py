@@ -193,6 +193,42 @@ def auxiliary_head(
     )(x)
 
 
+def kernel_tag(kernel):
+    """``"3x3"`` for ``3`` and ``"7x1"`` for ``(7, 1)``, as in TF-slim scope names."""
+    if isinstance(kernel, int):
+        kernel = (kernel, kernel)
+    return f"{kernel[0]}x{kernel[1]}"
+
+
+def alternating(first, length):
+    """``length`` kernels alternating between ``first`` and its transpose (an nxn factorized)."""
+    second = first[::-1]
+    return tuple(first if i % 2 == 0 else second for i in range(length))
+
+
+def conv_chain(x, conv, units, *, name):
+    """Convs ``[(filters, kernel), ...]`` in sequence, named ``conv2d_0b_*``, ``0c`` ..."""
+    for letter, (filters, kernel) in zip("bcdefg", units):
+        x = conv(x, filters, kernel, name=f"{name}_conv2d_0{letter}_{kernel_tag(kernel)}")
+    return x
+
+
+def split_3x3(x, conv, filters, *, name, letters):
+    """The 1x3 and 3x1 convs side by side that end the 8x8 modules' branches.
+
+    Szegedy et al. 2016 (Inception-v3), Figure 7; the Inception-C modules of
+    Inception-v4 (Szegedy et al. 2017, Figure 6) reuse it.
+    """
+    first, second = letters
+    return concat(
+        [
+            conv(x, filters, (1, 3), name=f"{name}_conv2d_0{first}_1x3"),
+            conv(x, filters, (3, 1), name=f"{name}_conv2d_0{second}_3x1"),
+        ],
+        name=name,
+    )
+
+
 def preprocessing_layer():
     """Maps raw 0-255 pixels to [-1, 1] inside the graph (``x / 127.5 - 1``)."""
     return layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocessing")
@@ -201,14 +237,18 @@ def preprocessing_layer():
 __all__ = [
     "BN_EPSILON",
     "BN_MOMENTUM",
+    "alternating",
     "auxiliary_head",
     "avg_pool",
     "classifier_head",
     "concat",
     "conv_bn",
+    "conv_chain",
+    "kernel_tag",
     "max_pool",
     "preprocessing_layer",
     "scaled_depth",
     "scaled_residual",
     "separable_conv_bn",
+    "split_3x3",
 ]

@@ -13,7 +13,6 @@ import math
 import numbers
 
 from keras_inception.models import blocks
-from keras_inception.models.inception_v4 import kernel_tag
 
 # The released code's residual scales for the 35x35, 17x17 and 8x8 stages; the
 # paper recommends scales between 0.1 and 0.3 (Section 3.3).
@@ -51,8 +50,8 @@ def unit_name(branch, index, kernel, length):
     ``Conv2d_0a_1x1``, ``Conv2d_0b_3x3``, ...
     """
     if length == 1:
-        return f"branch_{branch}_conv2d_{kernel_tag(kernel)}"
-    return f"branch_{branch}_conv2d_0{'abcdefg'[index]}_{kernel_tag(kernel)}"
+        return f"branch_{branch}_conv2d_{blocks.kernel_tag(kernel)}"
+    return f"branch_{branch}_conv2d_0{'abcdefg'[index]}_{blocks.kernel_tag(kernel)}"
 
 
 def conv_branches(x, conv, branches, *, name):

@@ -19,8 +19,8 @@ Both end at 8x8x1792 at 299x299, with no final 1x1 conv.
 from keras_inception.models import base
 from keras_inception.models import blocks
 from keras_inception.models import inception_resnet
-from keras_inception.models import inception_v4
-from keras_inception.registry import register_model
+from keras_inception.models import stages
+from keras_inception.specs import register_model
 
 BLOCK35 = (  # Inception-ResNet-A, Figure 10
     ((32, 1),),
@@ -42,7 +42,7 @@ REPEATS = (5, 10, 5)  # Figure 15
 
 def stem(x, conv):
     """299x299x3 -> 35x35x256 (Figure 14)."""
-    x = inception_v4.stem_convs(x, conv)  # 147x147x64
+    x = stages.stem_convs(x, conv)  # 147x147x64
     x = blocks.max_pool(x, name="maxpool_3a_3x3")  # 73x73x64
     x = conv(x, 80, 1, padding="valid", name="conv2d_3b_1x1")  # 73x73x80
     x = conv(x, 192, 3, padding="valid", name="conv2d_4a_3x3")  # 71x71x192
@@ -55,7 +55,7 @@ def backbone(x, conv, variant, residual_scale):
     repeats_a, repeats_b, repeats_c = REPEATS
     x = stem(x, conv)  # 35x35x256
     x = inception_resnet.residual_stage(x, conv, BLOCK35, repeats_a, scale_a, prefix="block35")
-    x = inception_v4.reduction_a(x, conv, REDUCTION_A_FILTERS, name="mixed_6a")  # 17x17x896
+    x = stages.reduction_a(x, conv, REDUCTION_A_FILTERS, name="mixed_6a")  # 17x17x896
     x = inception_resnet.residual_stage(x, conv, BLOCK17, repeats_b, scale_b, prefix="block17")
     aux = x
     x = inception_resnet.reduction_b(x, conv, REDUCTION_B_FILTERS, name="mixed_7a")  # 8x8x1792
@@ -69,6 +69,7 @@ def backbone(x, conv, variant, residual_scale):
 
 @register_model(
     name="inception_resnet_v1",
+    title="Inception-ResNet-v1",
     paper="Szegedy et al., Inception-v4, Inception-ResNet and the Impact of "
     "Residual Connections on Learning, AAAI 2017",
     default_size=299,
@@ -84,7 +85,22 @@ def backbone(x, conv, variant, residual_scale):
         "P4": "block17_10",
         "P5": "block8_6",
     },
-    variants=inception_v4.VARIANTS,
+    aux_taps={"aux": "block17_10"},
+    macs=6.33,
+    accuracy="78.7 / 94.5 (paper, Table 2; no public ImageNet checkpoint)",
+    variants={
+        "released": {},
+        "paper": dict(
+            num_params=22_769_848, num_params_aux=26_113_824, macs=6.23,
+            endpoints={
+                "P1": "conv2d_2b_3x3",
+                "P2": "conv2d_4a_3x3",
+                "P3": "block35_5",
+                "P4": "block17_10",
+                "P5": "block8_5",
+            },
+        ),
+    },
 )
 def InceptionResNetV1(
     include_top=True,

@@ -25,9 +25,8 @@ The branch widths inside the modules and the reductions are the same in both.
 from keras_inception.models import base
 from keras_inception.models import blocks
 from keras_inception.models import inception_resnet
-from keras_inception.models import inception_v3
-from keras_inception.models import inception_v4
-from keras_inception.registry import register_model
+from keras_inception.models import stages
+from keras_inception.specs import register_model
 
 # Residual modules as tables: one tuple of (filters, kernel) convs per branch.
 BLOCK35 = (  # Inception-ResNet-A, Figure 16
@@ -54,6 +53,24 @@ REDUCTION_B_FILTERS = (384, 288, 288, 320)  # Figure 18
 # code's extra last module.
 REPEATS = {"released": (10, 20, 9), "paper": (5, 10, 5)}
 
+# keras.applications.InceptionResNetV2's names where they differ from ours:
+# each block's ReLU is ``<block>_ac`` (ours ``<block>``), its up-projection
+# ``<block>_conv`` (ours ``<block>_conv2d_1x1``), and the last conv unit
+# ``conv_7b`` (ours ``conv2d_7b_1x1``). The last module (``block8_10``, no
+# ReLU) ends in an unnamed layer there; ``block8_10`` itself is ours too.
+KERAS_APPLICATIONS_NAMES = {
+    **{
+        f"{block}_{i}_{suffix}": f"{block}_{i}{ours}"
+        for block, count in (("block35", 10), ("block17", 20), ("block8", 10))
+        for i in range(1, count + 1)
+        for suffix, ours in (("ac", ""), ("conv", "_conv2d_1x1"))
+        if not (block == "block8" and i == count and suffix == "ac")
+    },
+    "conv_7b": "conv2d_7b_1x1_conv",
+    "conv_7b_bn": "conv2d_7b_1x1_bn",
+    "conv_7b_ac": "conv2d_7b_1x1",
+}
+
 
 def mixed_5b(x, conv):
     """35x35x192 -> 35x35x320: the Inception module the released code adds after its stem."""
@@ -68,13 +85,13 @@ def backbone(x, conv, variant, residual_scale):
     scale_a, scale_b, scale_c = residual_scale
     repeats_a, repeats_b, repeats_c = REPEATS[variant]
     if variant == "released":
-        x = inception_v3.stem(x, conv)  # 35x35x192
+        x = stages.inception_v3_stem(x, conv)  # 35x35x192
         x = mixed_5b(x, conv)  # 35x35x320
     else:
-        x = inception_v4.stem(x, conv, variant)  # 35x35x384
+        x = stages.inception_v4_stem(x, conv, variant)  # 35x35x384
     # Grids as released (paper): 35x35x320 (384) -> 17x17x1088 (1152) -> 8x8x2080 (2144).
     x = inception_resnet.residual_stage(x, conv, BLOCK35, repeats_a, scale_a, prefix="block35")
-    x = inception_v4.reduction_a(x, conv, REDUCTION_A_FILTERS, name="mixed_6a")
+    x = stages.reduction_a(x, conv, REDUCTION_A_FILTERS, name="mixed_6a")
     x = inception_resnet.residual_stage(x, conv, BLOCK17, repeats_b, scale_b, prefix="block17")
     aux = x
     x = inception_resnet.reduction_b(x, conv, REDUCTION_B_FILTERS, name="mixed_7a")
@@ -89,6 +106,7 @@ def backbone(x, conv, variant, residual_scale):
 
 @register_model(
     name="inception_resnet_v2",
+    title="Inception-ResNet-v2",
     paper="Szegedy et al., Inception-v4, Inception-ResNet and the Impact of "
     "Residual Connections on Learning, AAAI 2017",
     default_size=299,
@@ -104,7 +122,24 @@ def backbone(x, conv, variant, residual_scale):
         "P4": "block17_20",
         "P5": "conv2d_7b_1x1",
     },
-    variants=inception_v4.VARIANTS,
+    aux_taps={"aux": "block17_20"},
+    keras_applications_names=KERAS_APPLICATIONS_NAMES,
+    macs=13.20,
+    variants={
+        "released": {},
+        "paper": dict(
+            final_grid=(8, 2144), num_params=32_450_360, num_params_aux=35_827_104, macs=9.28,
+            endpoints={
+                "P1": "conv2d_2b_3x3",
+                "P2": "mixed_4a",
+                "P3": "block35_5",
+                "P4": "block17_10",
+                "P5": "block8_5",
+            },
+            aux_taps={"aux": "block17_10"},
+            keras_applications_names={},
+        ),
+    },
 )
 def InceptionResNetV2(
     include_top=True,

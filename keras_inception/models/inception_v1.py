@@ -28,7 +28,7 @@ import functools
 from keras_inception.layers import LocalResponseNormalization
 from keras_inception.models import base
 from keras_inception.models import blocks
-from keras_inception.registry import register_model
+from keras_inception.specs import register_model
 
 # Table 1, one row per Inception module: #1x1, #3x3 reduce, #3x3, #5x5 reduce,
 # #5x5, pool proj. Keys are the released scopes (the paper's 3a is Mixed_3b).
@@ -55,13 +55,10 @@ def inception_module(x, conv, filters, wide_kernel, *, name):
     b0 = conv(x, n1x1, 1, name=f"{name}_branch_0_conv2d_0a_1x1")
     b1 = conv(x, n3x3_reduce, 1, name=f"{name}_branch_1_conv2d_0a_1x1")
     b1 = conv(b1, n3x3, 3, name=f"{name}_branch_1_conv2d_0b_3x3")
-    # TF-slim scopes this conv Conv2d_0a_3x3 in Mixed_5b alone; the quirk is
-    # kept so that checkpoint variables map to layers by name.
-    step = "0a" if name == "mixed_5b" and wide_kernel == 3 else "0b"
     b2 = conv(x, n5x5_reduce, 1, name=f"{name}_branch_2_conv2d_0a_1x1")
     b2 = conv(
         b2, n5x5, wide_kernel,
-        name=f"{name}_branch_2_conv2d_{step}_{wide_kernel}x{wide_kernel}",
+        name=f"{name}_branch_2_conv2d_0b_{blocks.kernel_tag(wide_kernel)}",
     )
     b3 = blocks.max_pool(
         x, 3, strides=1, padding="same", name=f"{name}_branch_3_maxpool_0a_3x3"
@@ -109,6 +106,7 @@ def backbone(x, conv, variant):
 
 @register_model(
     name="inception_v1",
+    title="GoogLeNet (Inception-v1)",
     paper="Szegedy et al., Going Deeper with Convolutions, CVPR 2015",
     default_size=224,
     min_size=32,
@@ -123,7 +121,12 @@ def backbone(x, conv, variant):
         "P4": "mixed_4f",
         "P5": "mixed_5c",
     },
-    variants=("released", "paper"),
+    aux_taps={"aux_1": "mixed_4b", "aux_2": "mixed_4e"},
+    macs=1.51,
+    variants={
+        "released": {},
+        "paper": dict(num_params=6_998_552, num_params_aux=13_378_792, macs=1.59),
+    },
 )
 def InceptionV1(
     include_top=True,

@@ -22,7 +22,7 @@ paper's filter table 11.3M, a gap that neither source explains.
 
 from keras_inception.models import base
 from keras_inception.models import blocks
-from keras_inception.registry import register_model
+from keras_inception.specs import register_model
 
 # Figure 5, one row per module that keeps the grid: #1x1, #3x3 reduce, #3x3,
 # double #3x3 reduce, double #3x3, pool type, pool proj (released values).
@@ -117,6 +117,7 @@ def backbone(x, conv, variant, multiplier):
 
 @register_model(
     name="inception_v2",
+    title="BN-Inception (Inception-v2)",
     paper=(
         "Ioffe and Szegedy, Batch Normalization: Accelerating Deep Network "
         "Training by Reducing Internal Covariate Shift, ICML 2015"
@@ -134,7 +135,12 @@ def backbone(x, conv, variant, multiplier):
         "P4": "mixed_4e",
         "P5": "mixed_5c",
     },
-    variants=("released", "paper"),
+    aux_taps={"aux": "mixed_4e"},
+    macs=1.94,
+    variants={
+        "released": {},
+        "paper": dict(num_params=11_288_544, num_params_aux=13_710_920, macs=1.96),
+    },
 )
 def InceptionV2(
     include_top=True,

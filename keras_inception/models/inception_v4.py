@@ -19,65 +19,17 @@ variants read it as 1x7 -> 7x1, as the code and Figures 11 and 17 do. Figure 3
 leaves the stride of ``Mixed_5a``'s 3x3 conv unlabelled; it must be 2 for the
 concatenation with the stride-2 pool.
 
-The stem and Reduction-A defined here are shared with the Inception-ResNets.
+The stem (``stages.inception_v4_stem``) and Reduction-A (``stages.reduction_a``)
+are shared with the Inception-ResNets.
 """
 
 from keras_inception.models import base
 from keras_inception.models import blocks
-from keras_inception.registry import register_model
-
-VARIANTS = ("released", "paper")
+from keras_inception.models import stages
+from keras_inception.specs import register_model
 
 # Reduction-A filters (k, l, m, n) of the paper's Table 1.
 REDUCTION_A_FILTERS = (192, 224, 256, 384)
-
-
-def kernel_tag(kernel):
-    """``"3x3"`` for ``3`` and ``"7x1"`` for ``(7, 1)``, as in TF-slim scope names."""
-    if isinstance(kernel, int):
-        kernel = (kernel, kernel)
-    return f"{kernel[0]}x{kernel[1]}"
-
-
-def alternating(first, length):
-    """``length`` kernels alternating between ``first`` and its transpose (7x7 factorized)."""
-    second = first[::-1]
-    return tuple(first if i % 2 == 0 else second for i in range(length))
-
-
-def conv_chain(x, conv, units, *, name):
-    """Convs ``[(filters, kernel), ...]`` in sequence, named ``conv2d_0b_*``, ``0c`` ..."""
-    for letter, (filters, kernel) in zip("bcdefg", units):
-        x = conv(x, filters, kernel, name=f"{name}_conv2d_0{letter}_{kernel_tag(kernel)}")
-    return x
-
-
-def stem_convs(x, conv):
-    """299x299x3 -> 147x147x64: the three convs that open Figures 3 and 14."""
-    x = conv(x, 32, 3, strides=2, padding="valid", name="conv2d_1a_3x3")  # 149x149x32
-    x = conv(x, 32, 3, padding="valid", name="conv2d_2a_3x3")  # 147x147x32
-    return conv(x, 64, 3, name="conv2d_2b_3x3")  # 147x147x64
-
-
-def stem(x, conv, variant):
-    """299x299x3 -> 35x35x384 (Figure 3); the Inception-v4 stem."""
-    x = stem_convs(x, conv)  # 147x147x64
-
-    b0 = blocks.max_pool(x, name="mixed_3a_branch_0_maxpool_0a_3x3")
-    b1 = conv(x, 96, 3, strides=2, padding="valid", name="mixed_3a_branch_1_conv2d_0a_3x3")
-    x = blocks.concat([b0, b1], name="mixed_3a")  # 73x73x160
-
-    b0 = conv(x, 64, 1, name="mixed_4a_branch_0_conv2d_0a_1x1")
-    b0 = conv(b0, 96, 3, padding="valid", name="mixed_4a_branch_0_conv2d_1a_3x3")
-    b1 = conv(x, 64, 1, name="mixed_4a_branch_1_conv2d_0a_1x1")
-    first = (7, 1) if variant == "paper" else (1, 7)
-    b1 = conv_chain(b1, conv, [(64, k) for k in alternating(first, 2)], name="mixed_4a_branch_1")
-    b1 = conv(b1, 96, 3, padding="valid", name="mixed_4a_branch_1_conv2d_1a_3x3")
-    x = blocks.concat([b0, b1], name="mixed_4a")  # 71x71x192
-
-    b0 = conv(x, 192, 3, strides=2, padding="valid", name="mixed_5a_branch_0_conv2d_1a_3x3")
-    b1 = blocks.max_pool(x, name="mixed_5a_branch_1_maxpool_1a_3x3")
-    return blocks.concat([b0, b1], name="mixed_5a")  # 35x35x384
 
 
 def inception_a(x, conv, *, name):
@@ -86,35 +38,22 @@ def inception_a(x, conv, *, name):
     b1 = conv(x, 64, 1, name=f"{name}_branch_1_conv2d_0a_1x1")
     b1 = conv(b1, 96, 3, name=f"{name}_branch_1_conv2d_0b_3x3")
     b2 = conv(x, 64, 1, name=f"{name}_branch_2_conv2d_0a_1x1")
-    b2 = conv_chain(b2, conv, [(96, 3), (96, 3)], name=f"{name}_branch_2")
+    b2 = blocks.conv_chain(b2, conv, [(96, 3), (96, 3)], name=f"{name}_branch_2")
     b3 = blocks.avg_pool(x, name=f"{name}_branch_3_avgpool_0a_3x3")
     b3 = conv(b3, 96, 1, name=f"{name}_branch_3_conv2d_0b_1x1")
     return blocks.concat([b0, b1, b2, b3], name=name)
-
-
-def reduction_a(x, conv, filters, *, name):
-    """35x35 -> 17x17 Reduction-A (Figure 7) with the (k, l, m, n) of Table 1.
-
-    Output channels: ``n + m + x``'s own (the max-pool branch passes it on).
-    """
-    k, l, m, n = filters
-    b0 = conv(x, n, 3, strides=2, padding="valid", name=f"{name}_branch_0_conv2d_1a_3x3")
-    b1 = conv(x, k, 1, name=f"{name}_branch_1_conv2d_0a_1x1")
-    b1 = conv(b1, l, 3, name=f"{name}_branch_1_conv2d_0b_3x3")
-    b1 = conv(b1, m, 3, strides=2, padding="valid", name=f"{name}_branch_1_conv2d_1a_3x3")
-    b2 = blocks.max_pool(x, name=f"{name}_branch_2_maxpool_1a_3x3")
-    return blocks.concat([b0, b1, b2], name=name)
 
 
 def inception_b(x, conv, variant, *, name):
     """17x17 Inception-B module (Figure 5): 1024 channels."""
     b0 = conv(x, 384, 1, name=f"{name}_branch_0_conv2d_0a_1x1")
     b1 = conv(x, 192, 1, name=f"{name}_branch_1_conv2d_0a_1x1")
-    b1 = conv_chain(b1, conv, [(224, (1, 7)), (256, (7, 1))], name=f"{name}_branch_1")
+    b1 = blocks.conv_chain(b1, conv, [(224, (1, 7)), (256, (7, 1))], name=f"{name}_branch_1")
     b2 = conv(x, 192, 1, name=f"{name}_branch_2_conv2d_0a_1x1")
     first = (1, 7) if variant == "paper" else (7, 1)
-    b2 = conv_chain(
-        b2, conv, list(zip((192, 224, 224, 256), alternating(first, 4))), name=f"{name}_branch_2"
+    kernels = blocks.alternating(first, 4)
+    b2 = blocks.conv_chain(
+        b2, conv, list(zip((192, 224, 224, 256), kernels)), name=f"{name}_branch_2"
     )
     b3 = blocks.avg_pool(x, name=f"{name}_branch_3_avgpool_0a_3x3")
     b3 = conv(b3, 128, 1, name=f"{name}_branch_3_conv2d_0b_1x1")
@@ -126,32 +65,20 @@ def reduction_b(x, conv, *, name):
     b0 = conv(x, 192, 1, name=f"{name}_branch_0_conv2d_0a_1x1")
     b0 = conv(b0, 192, 3, strides=2, padding="valid", name=f"{name}_branch_0_conv2d_1a_3x3")
     b1 = conv(x, 256, 1, name=f"{name}_branch_1_conv2d_0a_1x1")
-    b1 = conv_chain(b1, conv, [(256, (1, 7)), (320, (7, 1))], name=f"{name}_branch_1")
+    b1 = blocks.conv_chain(b1, conv, [(256, (1, 7)), (320, (7, 1))], name=f"{name}_branch_1")
     b1 = conv(b1, 320, 3, strides=2, padding="valid", name=f"{name}_branch_1_conv2d_1a_3x3")
     b2 = blocks.max_pool(x, name=f"{name}_branch_2_maxpool_1a_3x3")
     return blocks.concat([b0, b1, b2], name=name)
-
-
-def split_3x3(x, conv, filters, *, name, letters):
-    """The 1x3 and 3x1 convs side by side that end Inception-C's branches."""
-    first, second = letters
-    return blocks.concat(
-        [
-            conv(x, filters, (1, 3), name=f"{name}_conv2d_0{first}_1x3"),
-            conv(x, filters, (3, 1), name=f"{name}_conv2d_0{second}_3x1"),
-        ],
-        name=name,
-    )
 
 
 def inception_c(x, conv, *, name):
     """8x8 Inception-C module (Figure 6): 1536 channels."""
     b0 = conv(x, 256, 1, name=f"{name}_branch_0_conv2d_0a_1x1")
     b1 = conv(x, 384, 1, name=f"{name}_branch_1_conv2d_0a_1x1")
-    b1 = split_3x3(b1, conv, 256, name=f"{name}_branch_1", letters="bc")
+    b1 = blocks.split_3x3(b1, conv, 256, name=f"{name}_branch_1", letters="bc")
     b2 = conv(x, 384, 1, name=f"{name}_branch_2_conv2d_0a_1x1")
-    b2 = conv_chain(b2, conv, [(448, (3, 1)), (512, (1, 3))], name=f"{name}_branch_2")
-    b2 = split_3x3(b2, conv, 256, name=f"{name}_branch_2", letters="de")
+    b2 = blocks.conv_chain(b2, conv, [(448, (3, 1)), (512, (1, 3))], name=f"{name}_branch_2")
+    b2 = blocks.split_3x3(b2, conv, 256, name=f"{name}_branch_2", letters="de")
     b3 = blocks.avg_pool(x, name=f"{name}_branch_3_avgpool_0a_3x3")
     b3 = conv(b3, 256, 1, name=f"{name}_branch_3_conv2d_0b_1x1")
     return blocks.concat([b0, b1, b2, b3], name=name)
@@ -159,10 +86,10 @@ def inception_c(x, conv, *, name):
 
 def backbone(x, conv, variant):
     """Inception-v4 body (Figure 9); returns the 8x8x1536 map and the auxiliary tap."""
-    x = stem(x, conv, variant)  # 35x35x384
+    x = stages.inception_v4_stem(x, conv, variant)  # 35x35x384
     for suffix in "bcde":
         x = inception_a(x, conv, name=f"mixed_5{suffix}")  # 35x35x384
-    x = reduction_a(x, conv, REDUCTION_A_FILTERS, name="mixed_6a")  # 17x17x1024
+    x = stages.reduction_a(x, conv, REDUCTION_A_FILTERS, name="mixed_6a")  # 17x17x1024
     for suffix in "bcdefgh":
         x = inception_b(x, conv, variant, name=f"mixed_6{suffix}")  # 17x17x1024
     aux = x
@@ -174,6 +101,7 @@ def backbone(x, conv, variant):
 
 @register_model(
     name="inception_v4",
+    title="Inception-v4",
     paper="Szegedy et al., Inception-v4, Inception-ResNet and the Impact of "
     "Residual Connections on Learning, AAAI 2017",
     default_size=299,
@@ -189,7 +117,10 @@ def backbone(x, conv, variant):
         "P4": "mixed_6h",
         "P5": "mixed_7d",
     },
-    variants=VARIANTS,
+    aux_taps={"aux": "mixed_6h"},
+    macs=12.29,
+    # The paper variant only turns some 1x7 kernels into 7x1: the same counts.
+    variants={"released": {}, "paper": {}},
 )
 def InceptionV4(
     include_top=True,

@@ -12,7 +12,9 @@ kernels.
 
 What the mechanical rule does not cover is data, one ``SlimNames`` per
 network: the scope, the names of the classifiers, and ``renames`` for the
-released code's irregular names (e.g. Inception-v3's ``Mixed_6a`` stride-2
+released code's irregular names (e.g. Inception-v1's ``Mixed_5b/Branch_2``
+3x3 conv is scoped ``Conv2d_0a_3x3`` where its siblings have ``Conv2d_0b_3x3``;
+Inception-v3's ``Mixed_6a`` stride-2
 3x3 convs are scoped ``Conv2d_1a_1x1``; Inception-ResNet-v2's modules sit in
 ``Repeat``/``Repeat_1``/``Repeat_2`` scopes and its last module is ``Block8``).
 
@@ -103,7 +105,10 @@ def _resnet_renames(blocks):
 
 
 SLIM_NAMES = {
-    "inception_v1": SlimNames("InceptionV1", "Logits/Conv2d_0c_1x1", conv_logits=True),
+    "inception_v1": SlimNames(
+        "InceptionV1", "Logits/Conv2d_0c_1x1", conv_logits=True,
+        renames=(("Mixed_5b/Branch_2/Conv2d_0a_3x3", "Mixed_5b/Branch_2/Conv2d_0b_3x3"),),
+    ),
     "inception_v2": SlimNames("InceptionV2", "Logits/Conv2d_1c_1x1", conv_logits=True),
     "inception_v3": SlimNames(
         "InceptionV3", "Logits/Conv2d_1c_1x1", aux_logits="AuxLogits/Conv2d_2b_1x1",
