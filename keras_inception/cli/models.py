@@ -1,5 +1,6 @@
-"""``keras-inception models``: list the registry, or build one network and summarize it."""
+"""``keras-inception models``: the zoo table, or build one network and summarize it."""
 
+import dataclasses
 import json
 
 
@@ -31,22 +32,13 @@ def register(subparsers):
 def run(args):
     import keras_inception
 
-    if args.name is None:
-        rows = []
-        for name in keras_inception.list_models():
-            spec = keras_inception.get_spec(name)
-            rows.append({
-                "name": name, "default_size": spec.default_size, "min_size": spec.min_size,
-                "final_grid": f"{spec.final_grid[0]}x{spec.final_grid[0]}x{spec.final_grid[1]}",
-                "num_params": spec.num_params, "paper": spec.paper,
-            })
+    if args.name is None:  # the README's model zoo table, of the variant asked for
+        from keras_inception import zoo
+
         if args.json:
-            print(json.dumps(rows, indent=2))
+            print(json.dumps([dataclasses.asdict(row) for row in zoo.zoo_rows(args.variant)], indent=2))
         else:
-            print(f"{'name':<22}{'input':>7}{'min':>6}  {'final grid':<12}{'params':>12}")
-            for r in rows:
-                print(f"{r['name']:<22}{r['default_size']:>7}{r['min_size']:>6}  "
-                      f"{r['final_grid']:<12}{r['num_params']:>12,}")
+            print(zoo.zoo_markdown(args.variant))
         return 0
     options = {}
     if args.input_resolution is not None:
