@@ -1,9 +1,12 @@
 """Writes docs/architectures.md from the builders themselves.
 
 For every registered network, variant and input resolution: the builder module's
-docstring (paper reference and paper-vs-released differences) and the stage table
-measured by ``keras_inception.architecture`` at the default input size. What
-follows the ``HAND_WRITTEN`` marker in the existing file is kept as it is.
+docstring (paper reference and paper-vs-released differences), the variant's spec
+(sizes, grid, auxiliary taps, endpoints), the stage table measured by
+``keras_inception.architecture`` at the default input size, and keras.applications'
+layer names where the spec maps them. What follows the ``HAND_WRITTEN`` marker in
+the existing file is kept as it is; tests/test_architectures_doc.py fails when the
+file is stale.
 
     .venv/bin/python tools/make_architectures_doc.py [--out docs/architectures.md]
 """
@@ -11,6 +14,7 @@ follows the ``HAND_WRITTEN`` marker in the existing file is kept as it is.
 import argparse
 import inspect
 import os
+import re
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -18,6 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 import keras_inception  # noqa: E402
+from keras_inception import registry  # noqa: E402
 from keras_inception.architecture import markdown_table, stage_table  # noqa: E402
 
 INTRO = """# Architectures
@@ -43,6 +48,7 @@ def section(name):
         keras.backend.clear_session()
         model = keras_inception.get_model(name, variant=variant)
         lines += [f"### variant=\"{variant}\" — {model.count_params():,} parameters", ""]
+        lines += [facts(registry.get_spec(name, variant)), ""]
         lines += [markdown_table(stage_table(model)), ""]
         for resolution in spec.input_resolutions:
             if resolution == spec.default_size:
@@ -56,6 +62,43 @@ def section(name):
                 markdown_table(stage_table(model)),
                 "",
             ]
+    if spec.keras_applications_names:
+        lines += [keras_applications_table(spec), ""]
+    return "\n".join(lines)
+
+
+def facts(spec):
+    """The spec's one-line facts: sizes, final grid, aux counts and taps, endpoints."""
+    taps = ", ".join(f"`{head}` on `{tap}`" for head, tap in spec.aux_taps.items())
+    endpoints = ", ".join(f"{label} `{layer}`" for label, layer in spec.endpoints.items())
+    size, channels = spec.final_grid
+    return (
+        f"Input {spec.default_size}×{spec.default_size} (at least {spec.min_size}×"
+        f"{spec.min_size}), final grid {size}×{size}×{channels}; with the auxiliary "
+        f"head(s) ({taps}) {spec.num_params_aux:,} parameters. Feature endpoints: {endpoints}."
+    )
+
+
+def keras_applications_table(spec):
+    """keras.applications' layer names that ``feature_extractor`` accepts, numbered runs collapsed."""
+    rows = {}
+    for theirs, ours in spec.keras_applications_names.items():
+        pattern = re.sub(r"(block\d+)_\d+", r"\1_{i}", theirs)
+        rows.setdefault(pattern, re.sub(r"(block\d+)_\d+", r"\1_{i}", ours))
+    lines = [
+        f"### keras.applications layer names ({spec.name})",
+        "",
+        "`feature_extractor` and `keras_inception.features.layer_name` accept these "
+        "names of `keras.applications` for the released variant; `{i}` stands for a "
+        "module's number, the same on both sides. Names the two share (`avg_pool`, "
+        "`predictions`, and any other name of this package) are taken as they are; "
+        "keras.applications' auto-numbered names (`conv2d_12`, `concatenate_1`) have "
+        "no stable counterpart.",
+        "",
+        "| keras.applications | keras_inception |",
+        "|---|---|",
+    ]
+    lines += [f"| `{theirs}` | `{ours}` |" for theirs, ours in rows.items()]
     return "\n".join(lines)
 
 
@@ -69,15 +112,21 @@ def hand_written(path):
     return text[text.index(HAND_WRITTEN):] if HAND_WRITTEN in text else ""
 
 
+def render(path):
+    """The whole document: generated sections, then the hand-written tail of ``path``."""
+    names = sorted(keras_inception.list_models(), key=lambda n: (n.startswith("inception_resnet"), n))
+    text = "\n".join([INTRO] + [section(name) for name in names])
+    kept = hand_written(path)
+    if kept:
+        text = text.rstrip("\n") + "\n\n" + kept
+    return text
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join("docs", "architectures.md"))
     args = parser.parse_args(argv)
-    names = sorted(keras_inception.list_models(), key=lambda n: (n.startswith("inception_resnet"), n))
-    text = "\n".join([INTRO] + [section(name) for name in names])
-    kept = hand_written(args.out)
-    if kept:
-        text = text.rstrip("\n") + "\n\n" + kept
+    text = render(args.out)
     with open(args.out, "w") as f:
         f.write(text)
     print(f"wrote {args.out}", file=sys.stderr)
