@@ -54,6 +54,10 @@ def test_optimizer_is_the_papers_rmsprop():
     assert optimizer.use_ema and optimizer.ema_momentum == 0.9999
     sgd = recipe.build_optimizer(training.TrainConfig(optimizer="sgd", clipnorm=None), 10)
     assert isinstance(sgd, keras.optimizers.SGD) and sgd.global_clipnorm is None
+    adam = recipe.build_optimizer(training.get_preset("quick"), 10)
+    # Adam keeps Keras' epsilon, not RMSProp's 1.0, and the preset's clipping.
+    assert isinstance(adam, keras.optimizers.Adam) and adam.epsilon == pytest.approx(1e-7)
+    assert adam.global_clipnorm == pytest.approx(2.0)
 
 
 def test_auxiliary_weights_come_from_the_registry():

@@ -25,6 +25,10 @@ setting                rule
                        per class (a 10 % hold-out would be too small to
                        measure), else 0.1. Used only by sources without a
                        validation split of their own.
+``steps_per_epoch``    In a short run (``epochs < LONG_RUN_EPOCHS``) whose
+                       training split makes fewer than
+                       ``MIN_STEPS_PER_EPOCH`` batches, that many steps an
+                       epoch (the split repeated); otherwise one pass.
 ``input_resolution``   Only for a network with the stems of Inception-v3's
                        Sec. 9 (``spec.input_resolutions``: 299, 151, 79) and a
                        run that sets neither ``image_size`` nor
@@ -67,6 +71,11 @@ GREY_FRACTION = 0.9
 
 # Images looked at by ``profile_source``.
 SAMPLE_SIZE = 256
+
+# A short run's epoch makes at least this many steps: a small training split
+# is repeated within the epoch, so the compressed schedule still makes
+# enough updates (docs/training.md has the runs behind the figure).
+MIN_STEPS_PER_EPOCH = 40
 
 
 @dataclasses.dataclass
@@ -223,6 +232,30 @@ def choose(profile, image_size, *, epochs):
     if split is not None:
         choices["validation_split"] = Choice(split, why_split, "--set validation_split=F")
     return choices
+
+
+def choose_steps(steps, *, epochs, batch_size, num_examples):
+    """The ``Choice`` of ``steps_per_epoch`` for a short run on few images, or ``None``.
+
+    Args:
+        steps: steps of one pass over the training split.
+        epochs: length of the run in epochs.
+        batch_size: the global batch size.
+        num_examples: images in the training split.
+
+    Returns:
+        A ``Choice`` of ``MIN_STEPS_PER_EPOCH``, or ``None`` (one pass an epoch)
+        for long runs and for splits of at least that many batches.
+    """
+    if epochs >= LONG_RUN_EPOCHS or steps >= MIN_STEPS_PER_EPOCH:
+        return None
+    return Choice(
+        MIN_STEPS_PER_EPOCH,
+        f"{num_examples} training images make {steps} batch(es) of {batch_size}: a "
+        f"{epochs}-epoch run repeats them to {MIN_STEPS_PER_EPOCH} steps an epoch "
+        f"({MIN_STEPS_PER_EPOCH * epochs} updates)",
+        "--set steps_per_epoch=N",
+    )
 
 
 def choose_stem(profile, input_resolutions, default_size):

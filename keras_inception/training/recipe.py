@@ -104,7 +104,7 @@ def learning_rate_schedule(config, steps_per_epoch, lr_scale=1.0):
 
 
 def build_optimizer(config, steps_per_epoch, num_replicas=1, lr_scale=1.0):
-    """RMSProp (or momentum SGD) with the schedule, clipping and optional EMA.
+    """RMSProp (or momentum SGD, or Adam) with the schedule, clipping and optional EMA.
 
     Keras clips each replica's gradient before the cross-replica sum, and that
     gradient is 1/N of the replica's batch-mean gradient (the loss is divided
@@ -126,6 +126,8 @@ def build_optimizer(config, steps_per_epoch, num_replicas=1, lr_scale=1.0):
     )
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(momentum=config.momentum, **common)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(**common)
     return keras.optimizers.RMSprop(
         rho=config.rho, momentum=config.momentum, epsilon=config.epsilon, **common
     )

@@ -311,6 +311,14 @@ class _Run:
             "train": train_info.num_examples, "validation": val_info.num_examples,
             "steps": train_info.steps_per_epoch,
         }
+        if config.steps_per_epoch is None:
+            steps = data_auto.choose_steps(
+                train_info.steps_per_epoch, epochs=self._phases()[-1][1],
+                batch_size=config.batch_size, num_examples=train_info.num_examples,
+            )
+            if steps is not None:
+                self.choices["steps_per_epoch"] = steps
+                self._record_choices()
         if train_info.label_format == "one_hot":
             train_ds = train_ds.map(lambda x, y: (x, tf.argmax(y, axis=-1, output_type=tf.int32)))
         return train_ds, val_ds, train_info.class_names, counts
