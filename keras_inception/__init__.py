@@ -39,7 +39,7 @@ _ATTRIBUTES = {
     "evaluate": "keras_inception.evaluation",
     "TrainConfig": "keras_inception.training",
     "train": "keras_inception.training",
-    "convert_weights": "keras_inception.weights",
+    "convert_weights": "keras_inception.conversion",
     "get_weights": "keras_inception.weights",
     "list_weights": "keras_inception.weights",
 }

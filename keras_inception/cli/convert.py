@@ -42,9 +42,9 @@ def register(subparsers):
 
 
 def run_convert(args):
-    from keras_inception import weights
+    from keras_inception.conversion import convert_weights
 
-    report = weights.convert_weights(
+    report = convert_weights(
         args.src, args.model, args.out, keep_background=args.keep_background,
         exclude=args.exclude, depth_multiplier=args.depth_multiplier,
     )

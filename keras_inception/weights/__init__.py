@@ -18,7 +18,6 @@ published classifier when ``include_top=True`` (1000, or 1001 to keep TF-slim's
 background class 0, which shifts ImageNet class ``i`` to output ``i + 1``).
 """
 
-import functools
 import os
 
 import h5py
@@ -74,7 +73,7 @@ def load_weights(model, weights, *, model_name, variant, include_top, classes):
             record, weights=weights, variant=variant, include_top=include_top, classes=classes
         )
         named = record_weights(record, model, include_top=include_top)
-    elif _is_local(weights):
+    elif is_local(weights):
         named = read_weights(weights, model, model_name)
     else:
         tags = ", ".join(["imagenet"] + [r.tag for r in list_weights(model_name)])
@@ -166,7 +165,7 @@ def read_weights(path, model, model_name, *, exclude=None):
         ValueError: the file is of no supported kind, or is truncated or corrupt.
     """
     path = os.fspath(path)
-    kind = _hdf5_kind(path)
+    kind = hdf5_kind(path)
     if kind == "named":
         return NamedWeights.load(path)
     if kind == "keras":
@@ -187,66 +186,7 @@ def read_weights(path, model, model_name, *, exclude=None):
     )
 
 
-def convert_weights(
-    source, model_name, out, *, keep_background=False, exclude=None, depth_multiplier=1.0,
-):
-    """Converts published weights into a converted-weights file (``keras-inception convert``).
-
-    The weights are loaded into a model built for them (every variable
-    checked), then written keyed by layer name: ``get_model(model_name,
-    weights=out, ...)`` loads the file with or without the classifier and the
-    auxiliary heads.
-
-    Args:
-        source: a weights file or checkpoint (see ``read_weights``), or a
-            registry tag of ``model_name`` (fetched first).
-        model_name: registry name of the network.
-        out: the file to write, e.g. ``"inception_v4.weights.h5"``.
-        keep_background: keep TF-slim's background class 0 (1001 classes, ImageNet
-            class ``i`` at output ``i + 1``); default False drops it (1000 classes).
-        exclude: for TF-slim checkpoints, a regular expression of variables to skip.
-        depth_multiplier: width multiplier of the checkpoint's network, default 1.0.
-
-    Returns:
-        A report: ``out``, ``sha256`` (of ``out``, also in ``<out>.sha256``),
-        ``model``, ``classes``, ``label_offset``, ``heads``, ``variables``
-        (number written), ``params`` and ``dropped`` layers.
-    """
-    from keras_inception import models  # noqa: F401  (registers the builders)
-    from keras_inception.registry import get_model
-
-    build = functools.partial(get_model, model_name, depth_multiplier=depth_multiplier)
-    record = None if _is_local(source) else get_weights(model_name, source)
-    model = None
-    if record is not None and record.is_slim:
-        named = record_weights(record)
-    else:
-        path = download.fetch(record.file) if record is not None else os.fspath(source)
-        if _hdf5_kind(path) == "keras":
-            model = build(include_top="dense" in keras_applications.read_keras_file(path))
-        named = read_weights(path, model, model_name, exclude=exclude)
-    faults.point("convert.source_read")
-    if model is None:
-        classes = named.classes
-        if classes is not None and not keep_background:
-            classes -= named.label_offset
-        model = build(
-            include_top=classes is not None, classes=classes or 1000,
-            aux_logits=bool(named.heads),
-        )
-    report = store.apply(model, named)
-    offset = named.label_offset if keep_background else 0
-    written = NamedWeights.from_model(model, label_offset=offset, source=str(source))
-    written.save(out)
-    return {
-        "out": os.fspath(out), "sha256": files.read_checksum(out), "model": model_name,
-        "classes": written.classes, "label_offset": offset, "heads": list(written.heads),
-        "variables": report["assigned"], "params": model.count_params(),
-        "dropped": report["dropped"],
-    }
-
-
-def _hdf5_kind(path):
+def hdf5_kind(path):
     """``"named"`` (``keras-inception convert``), ``"keras"``, ``"hdf5"`` (neither) or ``None``.
 
     ``None`` when ``path`` is not an HDF5 file at all. The file, given by the
@@ -264,7 +204,7 @@ def _hdf5_kind(path):
         return "keras" if keras_applications.is_keras_layout(f) else "hdf5"
 
 
-def _is_local(path):
+def is_local(path):
     """Whether ``path`` names a file, directory or checkpoint prefix on this machine."""
     return os.path.exists(path) or os.path.isfile(f"{path}.index")
 
@@ -274,7 +214,6 @@ __all__ = [
     "WeightsFile",
     "WeightsRecord",
     "check_record_fits",
-    "convert_weights",
     "find_weights",
     "get_weights",
     "list_weights",
