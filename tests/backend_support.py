@@ -5,18 +5,18 @@ on TensorFlow, saves each model's weights and outputs in a folder, then runs
 
     KERAS_BACKEND=jax python tests/backend_support.py FOLDER
 
-which rebuilds the same models on that backend, loads the same weights and
-writes what it computed (``FOLDER/<backend>.npz``, ``FOLDER/<backend>.json``)
-for the test to compare.
+(or ``KERAS_BACKEND=torch``), which rebuilds the same models on that backend,
+loads the same weights and writes what it computed (``FOLDER/<backend>.npz``,
+``FOLDER/<backend>.json``) for the test to compare.
 """
 
 import json
 import os
 import sys
 
+import keras
 import numpy as np
 
-import keras
 import keras_inception
 
 DEPTH_MULTIPLIER = 0.25
