@@ -106,8 +106,12 @@ def calibration_then_held_out(source, config, meta, num_calibration, num_test):
         scale=takes_scaled_pixels(meta),
         validation_split=config.validation_split, seed=config.seed,
     )
-    train = list(data.calibration_images(source, num_images=num_calibration, split="train", **common))
-    held_out = list(data.calibration_images(source, num_images=num_test, split="validation", **common))
+    train = list(
+        data.calibration_images(source, num_images=num_calibration, split="train", **common)
+    )
+    held_out = list(
+        data.calibration_images(source, num_images=num_test, split="validation", **common)
+    )
     counts = [sum(len(batch) for batch in part) for part in (train, held_out)]
     return train + held_out, counts[0], counts[1]
 
@@ -119,7 +123,8 @@ def compare(tflite_path, keras_model, meta, source, config, num_test, batch_size
         A dict: ``images``, ``keras_top1`` and ``tflite_top1`` (accuracy),
         ``agreement`` (same top-1 class) and ``max_abs_diff`` of the outputs.
     """
-    from keras_inception import data, export
+    from keras_inception import data
+    from keras_inception import export
 
     classifier = export.LiteRTClassifier(tflite_path)
     details = classifier.input
@@ -172,8 +177,10 @@ def main(argv=None):
             num_calibration_images=num_calibration, num_parity_images=num_held_out,
         )
         parity = report["parity"]
-        print(f"int8 model: {out}, {report['size_bytes']:,} bytes "
-              f"({report['size_bytes'] / report['float32_weight_bytes']:.0%} of the float32 weights)")
+        print(
+            f"int8 model: {out}, {report['size_bytes']:,} bytes "
+            f"({report['size_bytes'] / report['float32_weight_bytes']:.0%} of the float32 weights)"
+        )
         print(f"export parity check: top-1 agreement {parity['top1_agreement']:.1%} on "
               f"{parity['num_images']} {parity['images']} images (bound {parity['bound']:.0%})")
         print(f"labels and input normalization: {report['sidecar']}")

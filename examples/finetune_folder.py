@@ -73,7 +73,8 @@ def make_toy_folder(root, images_per_class=20, size=96, seed=0):
         The paths written, sorted.
     """
     import numpy as np
-    from PIL import Image, ImageDraw
+    from PIL import Image
+    from PIL import ImageDraw
 
     rng = np.random.default_rng(seed)
     paths = []
@@ -103,9 +104,13 @@ def smoke_folder(scratch):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?", help="class-folder dataset: FOLDER/<class>/<image>")
-    parser.add_argument("--model", default="inception_v3", help="registry name (default inception_v3)")
+    parser.add_argument(
+        "--model", default="inception_v3", help="registry name (default inception_v3)"
+    )
     parser.add_argument("--image-size", type=int, help="input size (default: the network's own)")
-    parser.add_argument("--epochs", type=int, help="epochs of the frozen-backbone phase (preset: 5)")
+    parser.add_argument(
+        "--epochs", type=int, help="epochs of the frozen-backbone phase (preset: 5)"
+    )
     parser.add_argument("--finetune-epochs", type=int,
                         help="epochs with the top blocks unfrozen (preset: 5)")
     parser.add_argument("--batch-size", type=int, help="global batch size (preset: 32)")
@@ -151,7 +156,9 @@ def print_history(history):
 
 def main(argv=None):
     args = parse_args(argv)
-    from keras_inception import get_spec, predict, training
+    from keras_inception import get_spec
+    from keras_inception import predict
+    from keras_inception import training
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.folder

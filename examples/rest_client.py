@@ -97,7 +97,8 @@ def predict_grpc(images, model_name, *, target="localhost:8500", version=None,
     try:
         import grpc
         import tensorflow as tf
-        from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+        from tensorflow_serving.apis import predict_pb2
+        from tensorflow_serving.apis import prediction_service_pb2_grpc
     except ImportError as error:
         raise ImportError(
             "gRPC needs the tensorflow-serving-api package: pip install "

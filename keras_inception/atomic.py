@@ -247,7 +247,7 @@ def publish_tree(directory):
 
 def fsync_tree(directory):
     """Fsyncs every file and directory under ``directory`` (before it is published)."""
-    for root, folders, files in os.walk(directory):
+    for root, _, files in os.walk(directory):
         for entry in files:
             path = os.path.join(root, entry)
             if os.path.islink(path):

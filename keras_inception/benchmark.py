@@ -20,10 +20,9 @@ import platform
 import statistics
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
-
-import keras
 
 # Networks that keras.applications also has: our registry name -> its builder.
 KERAS_APPLICATIONS = {

@@ -9,7 +9,8 @@ the spec a model was built from.
 """
 
 from keras_inception import specs
-from keras_inception.specs import ModelSpec, register_model
+from keras_inception.specs import ModelSpec
+from keras_inception.specs import register_model
 
 
 def _registered():
@@ -67,4 +68,12 @@ def get_model(network, /, **kwargs):
     return get_spec(network).builder(**kwargs)
 
 
-__all__ = ["ModelSpec", "get_model", "get_spec", "list_models", "list_specs", "register_model", "spec_of"]
+__all__ = [
+    "ModelSpec",
+    "get_model",
+    "get_spec",
+    "list_models",
+    "list_specs",
+    "register_model",
+    "spec_of",
+]

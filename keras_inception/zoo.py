@@ -45,7 +45,9 @@ def accuracy(spec):
 def zoo_rows(variant="released"):
     """The rows of every network that has ``variant``, in registry order."""
     rows = []
-    specs = sorted(registry.list_specs(), key=lambda s: (s.name.startswith("inception_resnet"), s.name))
+    specs = sorted(
+        registry.list_specs(), key=lambda s: (s.name.startswith("inception_resnet"), s.name)
+    )
     for spec in specs:
         if spec.variant != variant:
             continue

@@ -6,7 +6,8 @@ import pytest
 
 import keras_inception
 from keras_inception import cli
-from keras_inception.architecture import markdown_table, stage_table
+from keras_inception.architecture import markdown_table
+from keras_inception.architecture import stage_table
 
 
 @pytest.fixture(scope="module")

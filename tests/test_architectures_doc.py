@@ -4,6 +4,7 @@ import difflib
 import os
 
 import pytest
+
 from tool_support import load_tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

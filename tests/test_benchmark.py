@@ -10,7 +10,6 @@ from keras_inception import benchmark
 from keras_inception.cli import main
 from tool_support import load_tool
 
-
 peak = load_tool("peak", "benchmarks")
 goals = load_tool("goals", "benchmarks")
 
@@ -103,7 +102,8 @@ def test_side_by_side_with_keras_applications():
     text = benchmark.format_report(report)
     assert "keras_applications" in text and "float32 b2 img/s" in text and "goal" not in text
     table = benchmark.markdown_table([report])
-    assert f"| inception_v3 | 75 | bfloat16 | 2 | {ours['inference']['bfloat16']['2']['images_per_second']:.2f} |" in table
+    rate = ours["inference"]["bfloat16"]["2"]["images_per_second"]
+    assert f"| inception_v3 | 75 | bfloat16 | 2 | {rate:.2f} |" in table
     assert table.splitlines()[0].endswith("| Ratio |")
     shares = benchmark.markdown_table([report], {"Share": lambda report, mode, batch: mode})
     assert shares.splitlines()[0].endswith("| Ratio | Share |")

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from tool_support import load_tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

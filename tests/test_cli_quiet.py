@@ -22,7 +22,9 @@ TF_LOG_LINE = re.compile(
 
 
 def cli(*args, cwd):
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND")
+    }
     return subprocess.run(
         [sys.executable, "-m", "keras_inception", *args], capture_output=True, text=True,
         cwd=cwd, env=env, timeout=600,

@@ -11,11 +11,12 @@ import h5py
 import keras
 import numpy as np
 import pytest
-from test_weights_download import outputs, randomized
 
 import keras_inception
 from keras_inception import weights
 from keras_inception.cli import main
+from test_weights_download import outputs
+from test_weights_download import randomized
 
 SIZE = 75
 TOLERANCE = 1e-5

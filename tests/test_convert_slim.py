@@ -13,12 +13,13 @@ import tarfile
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_weights_download import outputs, randomized
 
 import keras_inception
 from keras_inception import weights
 from keras_inception.cli import main
 from keras_inception.weights import slim
+from test_weights_download import outputs
+from test_weights_download import randomized
 
 THIN = dict(depth_multiplier=0.25, input_shape=(75, 75, 3))
 BATCH_NORM = ("beta", "moving_mean", "moving_variance")

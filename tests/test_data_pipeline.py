@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from data_fixtures import _fresh_keras_state, make_tree  # noqa: F401
+from data_fixtures import _fresh_keras_state  # noqa: F401
+from data_fixtures import make_tree
 from keras_inception import data
 from keras_inception.data import pipeline
 from keras_inception.data import sources
@@ -139,7 +140,9 @@ def test_mixup_cutmix_give_one_hot_soft_labels():
     assert info.label_format == "one_hot"
     assert labels.shape == (16, 10) and labels.dtype == tf.float32
     np.testing.assert_allclose(tf.reduce_sum(labels, axis=1), 1.0, atol=1e-5)
-    assert float(tf.reduce_max(labels)) < 1.0 or float(tf.reduce_min(tf.reduce_max(labels, 1))) < 1.0
+    assert (
+        float(tf.reduce_max(labels)) < 1.0 or float(tf.reduce_min(tf.reduce_max(labels, 1))) < 1.0
+    )
     assert -1.0 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 1.0
 
 
@@ -204,7 +207,9 @@ def test_model_fit_consumes_it_under_a_strategy():
 
 
 def test_argument_errors_name_the_value(tree):
-    with pytest.raises(ValueError, match="at least 75x75 for inception_v3.*Received: image_size=64"):
+    with pytest.raises(
+        ValueError, match="at least 75x75 for inception_v3.*Received: image_size=64"
+    ):
         data.build_dataset(data.DataConfig(
             "digits", image_size=64, batch_size=2, model="inception_v3"
         ))
@@ -244,10 +249,14 @@ def test_file_cache_is_written(tree, tmp_path):
 
 
 def test_calibration_images_from_the_eval_pipeline(tree):
-    batches = list(data.calibration_images(tree, 16, num_images=7, batch_size=3, validation_split=0))
+    batches = list(
+        data.calibration_images(tree, 16, num_images=7, batch_size=3, validation_split=0)
+    )
     assert [b.shape for b in batches] == [(3, 16, 16, 3), (3, 16, 16, 3), (1, 16, 16, 3)]
     assert all(b.dtype == np.float32 and b.min() >= -1 and b.max() <= 1 for b in batches)
-    raw = next(iter(data.calibration_images(tree, 16, num_images=1, scale=False, validation_split=0)))
+    raw = next(
+        iter(data.calibration_images(tree, 16, num_images=1, scale=False, validation_split=0))
+    )
     assert raw.max() > 1.5
 
 

@@ -7,7 +7,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from data_fixtures import _fresh_keras_state, awkward_images, encode, flat_jpeg, random_rgb  # noqa: F401
+from data_fixtures import _fresh_keras_state  # noqa: F401
+from data_fixtures import awkward_images
+from data_fixtures import encode
+from data_fixtures import flat_jpeg
+from data_fixtures import random_rgb
 from keras_inception import data
 from keras_inception.data import preprocessing
 
@@ -30,8 +34,11 @@ def test_decode_image_gives_rgb_like_pillow(name):
         image.seek(0)
         reference = image.convert("RGB") if image.mode != "I;16" else None
         expected = (
-            np.asarray(reference) if reference is not None
-            else (np.asarray(image).astype(np.uint32) >> 8).astype(np.uint8)[..., None].repeat(3, -1)
+            np.asarray(reference)
+            if reference is not None
+            else (np.asarray(image).astype(np.uint32) >> 8)
+            .astype(np.uint8)[..., None]
+            .repeat(3, -1)
         )
     assert decoded.dtype == np.uint8 and decoded.shape == expected.shape
     # JPEG decoders differ by rounding only; lossless formats match exactly.

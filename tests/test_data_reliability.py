@@ -18,7 +18,11 @@ import warnings
 import pytest
 import tensorflow as tf
 
-from data_fixtures import _fresh_keras_state, encode, make_tree, random_rgb, write  # noqa: F401
+from data_fixtures import _fresh_keras_state  # noqa: F401
+from data_fixtures import encode
+from data_fixtures import make_tree
+from data_fixtures import random_rgb
+from data_fixtures import write
 from keras_inception import data
 from keras_inception import faults
 from keras_inception.cli import main as cli_main
@@ -299,7 +303,9 @@ def test_a_bmp_palette_of_more_than_256_entries_is_a_reason(tmp_path):
     assert grey[28] == 8
     grey[46:50] = struct.pack("<I", 300)
     path = write(str(tmp_path / "many.bmp"), bytes(grey))
-    assert data.inspect_image_file(path) == "unsupported BMP variant (8-bit with 300 palette entries)"
+    assert (
+        data.inspect_image_file(path) == "unsupported BMP variant (8-bit with 300 palette entries)"
+    )
 
 
 def test_record_image_sizes_are_checked_before_decoding(tmp_path):

@@ -9,15 +9,13 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from data_fixtures import (  # noqa: F401
-    _fresh_keras_state,
-    awkward_images,
-    broken_files,
-    encode,
-    make_tree,
-    random_rgb,
-    write,
-)
+from data_fixtures import _fresh_keras_state  # noqa: F401
+from data_fixtures import awkward_images
+from data_fixtures import broken_files
+from data_fixtures import encode
+from data_fixtures import make_tree
+from data_fixtures import random_rgb
+from data_fixtures import write
 from keras_inception import data
 from keras_inception.cli import main as cli_main
 from keras_inception.data import sources
@@ -190,7 +188,10 @@ def records(tmp_path_factory):
 def test_writer_shards_mix_classes_and_keep_every_image(records):
     root, tree, out, info = records
     assert info["class_names"] == ["cat", "dog", "eel"]
-    assert {s: e["num_examples"] for s, e in info["splits"].items()} == {"train": 12, "validation": 6}
+    assert {s: e["num_examples"] for s, e in info["splits"].items()} == {
+        "train": 12,
+        "validation": 6,
+    }
     assert sorted(os.listdir(out)) == sorted(
         tfrecord.shard_names("train", 3) + tfrecord.shard_names("validation", 1)
         + ["class_names.json", "dataset_info.json", "skipped_files.txt"]
@@ -214,8 +215,14 @@ def test_reader_uses_the_named_splits_and_stored_counts(records):
     _, _, out, _ = records
     for split, count in (("train", 12), ("validation", 6)):
         src = sources.open_source(out, split=split)
-        assert (src.kind, src.num_examples, src.class_names) == ("tfrecord", count, ["cat", "dog", "eel"])
-        elements = list(src.make(size=(8, 8), shuffle=False, seed=0, input_context=None, cache=False))
+        assert (src.kind, src.num_examples, src.class_names) == (
+            "tfrecord",
+            count,
+            ["cat", "dog", "eel"],
+        )
+        elements = list(
+            src.make(size=(8, 8), shuffle=False, seed=0, input_context=None, cache=False)
+        )
         assert len(elements) == count
         assert elements[0]["bbox"].shape == (0, 4)
 

@@ -8,7 +8,11 @@ import pytest
 from keras import layers
 
 from keras_inception.cli import main
-from keras_inception.evaluation import crops, evaluate, markdown_table, score, write_report
+from keras_inception.evaluation import crops
+from keras_inception.evaluation import evaluate
+from keras_inception.evaluation import markdown_table
+from keras_inception.evaluation import score
+from keras_inception.evaluation import write_report
 
 # A linear read-out of the mean colour in [-1, 1]: class 0/1/2 score +R/+G/+B,
 # class 3/4/5 score -R/-G/-B (times 4).
@@ -18,7 +22,11 @@ KERNEL = 4.0 * np.concatenate([np.eye(3), -np.eye(3)], axis=1).astype(np.float32
 def colour_classifier(size=16, *, preprocessing=False, logits=False):
     """GAP -> Dense with ``KERNEL``: its outputs are known for flat colour images."""
     image = keras.Input((size, size, 3))
-    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocessing")(image) if preprocessing else image
+    x = (
+        layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocessing")(image)
+        if preprocessing
+        else image
+    )
     x = layers.GlobalAveragePooling2D()(x)
     outputs = layers.Dense(6, activation=None if logits else "softmax", name="predictions")(x)
     model = keras.Model(image, outputs, name="colour")

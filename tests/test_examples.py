@@ -1,4 +1,4 @@
-"""The examples run: the notebook executes, the scripts' smoke runs pass, the client talks to a server.
+"""Examples: the notebook executes, the scripts' smoke runs pass, the client talks to a server.
 
 The serving client is checked against local stand-ins for TF Serving: an HTTP
 server implementing the REST ``:predict`` endpoint and a gRPC
@@ -114,7 +114,9 @@ def test_finetune_folder_smoke(tmp_path):
     assert len(history) == 1 + config["epochs"] + config["finetune_epochs"]  # both phases ran
     assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (run / "best.keras").exists()
-    predicted = re.findall(r"^(\w+)/000\.jpg: (\w+) ([\d.]+), (\w+) ([\d.]+)$", stdout, re.MULTILINE)
+    predicted = re.findall(
+        r"^(\w+)/000\.jpg: (\w+) ([\d.]+), (\w+) ([\d.]+)$", stdout, re.MULTILINE
+    )
     assert sorted(p[0] for p in predicted) == ["blue", "green", "red"]
     for _, first, first_score, second, second_score in predicted:
         assert {first, second} <= {"blue", "green", "red"} and first != second
@@ -149,7 +151,8 @@ def served(tmp_path_factory):
     """``(model name, serve(signature, list of bytes) -> outputs)`` of an exported SavedModel."""
     import tensorflow as tf
 
-    from keras_inception import InceptionV1, export
+    from keras_inception import InceptionV1
+    from keras_inception import export
 
     model = InceptionV1(
         weights=None, input_shape=(64, 64, 3), depth_multiplier=0.25, classes=len(TOY_CLASSES)
@@ -263,7 +266,8 @@ def test_rest_client_reports_the_servers_error(served, rest_server):
 def test_grpc_client_against_a_local_prediction_service(served):
     import grpc
     import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+    from tensorflow_serving.apis import predict_pb2
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
 
     name, serve = served
 

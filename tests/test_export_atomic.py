@@ -1,4 +1,4 @@
-"""keras_inception.atomic: durable, uniquely named, umask-following writes; stale temporary files."""
+"""keras_inception.atomic: durable, uniquely named, umask-following writes; stale temporaries."""
 
 import os
 import re

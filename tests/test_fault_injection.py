@@ -12,6 +12,7 @@ import json
 import re
 
 import pytest
+
 from tool_support import load_tool
 
 pytestmark = pytest.mark.slow

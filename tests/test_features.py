@@ -1,9 +1,9 @@
 """feature_extractor and spec_of: by the model's marker, not its name; keras.applications' names."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 import keras_inception
 from keras_inception import features
 from keras_inception import registry
@@ -18,7 +18,9 @@ def test_keras_applications_names_of_inception_v3(tmp_path):
     path = tmp_path / "v3.keras"
     model.save(path)
     model = keras.saving.load_model(path, safe_mode=True)
-    extractor = keras_inception.feature_extractor(model, ["mixed2", "mixed7", "mixed10", "mixed9_0"])
+    extractor = keras_inception.feature_extractor(
+        model, ["mixed2", "mixed7", "mixed10", "mixed9_0"]
+    )
     assert [o.shape[1:3] for o in extractor.output.values()] == [(7, 7), (3, 3), (1, 1), (1, 1)]
     assert features.layer_name(model, "mixed7") == "mixed_6e"
     assert features.layer_name(model, "mixed9_1") == "mixed_7c_branch_1"
@@ -51,7 +53,9 @@ def test_paper_variants_have_their_own_endpoints_and_refuse_released_names():
     with pytest.raises(ValueError, match="No layer named 'block35_10'"):
         keras_inception.feature_extractor(model, ["block35_10"])
     with pytest.raises(ValueError, match="No layer named 'mixed7'"):
-        keras_inception.feature_extractor(thin_model(keras_inception.InceptionV3, variant="paper"), ["mixed7"])
+        keras_inception.feature_extractor(
+            thin_model(keras_inception.InceptionV3, variant="paper"), ["mixed7"]
+        )
 
 
 def test_a_foreign_model_needs_explicit_endpoints():
@@ -66,10 +70,15 @@ def test_a_foreign_model_needs_explicit_endpoints():
 
 
 def test_get_spec_of_a_variant():
-    assert keras_inception.get_spec("inception_v3") is keras_inception.get_spec("inception_v3", "released")
+    assert keras_inception.get_spec("inception_v3") is keras_inception.get_spec(
+        "inception_v3", "released"
+    )
     paper = keras_inception.get_spec("inception_v3", "paper")
     assert paper.variant == "paper" and paper.for_variant("released").variant == "released"
-    assert [s.variant for s in registry.list_specs() if s.name == "inception_v3"] == ["released", "paper"]
+    assert [s.variant for s in registry.list_specs() if s.name == "inception_v3"] == [
+        "released",
+        "paper",
+    ]
     assert len(registry.list_specs()) == 12
     with pytest.raises(ValueError, match="Received: variant='preprint'"):
         keras_inception.get_spec("inception_v3", "preprint")

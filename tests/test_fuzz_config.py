@@ -1,7 +1,9 @@
 """Config parser fuzz (issue 12): a fast subset of ``tools/fuzz_config.py`` in the default suite."""
 
 import pytest
+
 from tool_support import load_tool
+
 
 def _assert_clean(count, seed):
     failures, handled, _ = load_tool("fuzz_config").run(count, seed)

@@ -68,7 +68,9 @@ def test_full_fuzz_run_has_no_crash_and_bounded_memory(tmp_path):
         env=env, capture_output=True, text=True, timeout=7200,
     )
     summary = done.stdout.strip().splitlines()[-1]
-    found = re.match(r"inputs (\d+) crashes (\d+) skips (\d+) errors (\d+) peak_rss_kib (\d+)", summary)
+    found = re.match(
+        r"inputs (\d+) crashes (\d+) skips (\d+) errors (\d+) peak_rss_kib (\d+)", summary
+    )
     assert found, done.stdout[-2000:] + done.stderr[-2000:]
     inputs, crashes, _, _, peak = map(int, found.groups())
     assert (inputs, crashes) == (4000, 0), done.stdout[-3000:]

@@ -21,7 +21,7 @@ TOOL = os.path.join(ROOT, "tools", "fuzz_serving.py")
 
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory):
-    """The tool's runner on a few-layer model: the same serving graph, a model that costs nothing."""
+    """The tool's runner on a few-layer model: the same serving graph at almost no cost."""
     from keras_inception import export
 
     tool = load_tool("fuzz_serving")

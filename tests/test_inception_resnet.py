@@ -15,7 +15,8 @@ from keras_inception.models import blocks
 from keras_inception.models import inception_resnet_v1
 from keras_inception.models import inception_resnet_v2
 from test_inception_v4 import STAGES as V4_STAGES
-from test_inception_v4 import assert_stages, assert_trains_through_both_heads
+from test_inception_v4 import assert_stages
+from test_inception_v4 import assert_trains_through_both_heads
 
 THIN = dict(input_shape=(75, 75, 3), depth_multiplier=0.25)
 

@@ -2,12 +2,12 @@
 
 import math
 
-from ai_edge_litert.interpreter import Interpreter
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
 
-import keras
 import keras_inception
 from keras_inception.layers import LocalResponseNormalization
 from keras_inception.weights import slim
@@ -45,7 +45,9 @@ def test_parameter_counts_and_grid_after_every_stage(variant, params, params_aux
     stages = STAGES[:13] + [(pool_5a, 7, 832)] + STAGES[13:]
     for layer, grid, channels in stages:
         assert model.get_layer(layer).output.shape == (None, grid, grid, channels), layer
-    assert keras_inception.InceptionV1(variant=variant, aux_logits=True).count_params() == params_aux
+    assert (
+        keras_inception.InceptionV1(variant=variant, aux_logits=True).count_params() == params_aux
+    )
 
 
 def test_released_variant_is_tf_slim():
@@ -53,7 +55,9 @@ def test_released_variant_is_tf_slim():
     assert not any(isinstance(layer, LocalResponseNormalization) for layer in model.layers)
     conv = model.get_layer("mixed_4b_branch_2_conv2d_0b_3x3_conv")
     assert conv.kernel_size == (3, 3) and not conv.use_bias
-    assert isinstance(model.get_layer("mixed_4b_branch_2_conv2d_0b_3x3_bn"), keras.layers.BatchNormalization)
+    assert isinstance(
+        model.get_layer("mixed_4b_branch_2_conv2d_0b_3x3_bn"), keras.layers.BatchNormalization
+    )
     # TF-slim scopes this conv Conv2d_0a_3x3; the slim converter renames it.
     assert model.get_layer("mixed_5b_branch_2_conv2d_0b_3x3_conv").kernel_size == (3, 3)
     assert slim.variable_name("mixed_5b_branch_2_conv2d_0b_3x3_conv", "kernel", "inception_v1") == (

@@ -1,9 +1,9 @@
 """BN-Inception: published topology of both variants, the separable stem, the auxiliary head."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 import keras_inception
 
 SMALLEST = keras_inception.get_spec("inception_v2").min_size
@@ -40,7 +40,9 @@ def test_parameter_counts_and_grid_after_every_stage(variant, params, params_aux
     assert model.count_params() == params
     for layer, grid, channels in stages(variant):
         assert model.get_layer(layer).output.shape == (None, grid, grid, channels), layer
-    assert keras_inception.InceptionV2(variant=variant, aux_logits=True).count_params() == params_aux
+    assert (
+        keras_inception.InceptionV2(variant=variant, aux_logits=True).count_params() == params_aux
+    )
 
 
 @pytest.mark.parametrize(
@@ -62,8 +64,12 @@ def test_separable_stem_and_pool_projections(
     for block in ("mixed_4d", "mixed_4e"):
         assert model.get_layer(f"{block}_branch_3_conv2d_0b_1x1_conv").filters == pool_proj
     # Figure 5: average pooling in the modules except the last, which max-pools.
-    assert isinstance(model.get_layer("mixed_5b_branch_3_avgpool_0a_3x3"), keras.layers.AveragePooling2D)
-    assert isinstance(model.get_layer("mixed_5c_branch_3_maxpool_0a_3x3"), keras.layers.MaxPooling2D)
+    assert isinstance(
+        model.get_layer("mixed_5b_branch_3_avgpool_0a_3x3"), keras.layers.AveragePooling2D
+    )
+    assert isinstance(
+        model.get_layer("mixed_5c_branch_3_maxpool_0a_3x3"), keras.layers.MaxPooling2D
+    )
 
 
 @pytest.mark.parametrize("variant, size", [("released", 96), ("paper", 96), ("released", SMALLEST)])

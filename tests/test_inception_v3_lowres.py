@@ -7,11 +7,11 @@ smallest input sizes.
 
 import io
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
 import keras_inception
 from keras_inception import training
 from keras_inception.training import recipe
@@ -49,7 +49,10 @@ def test_default_size_and_grids(full_width, resolution):
 def test_stems_differ_as_table_2_says(full_width):
     strides = {r: m.get_layer("conv2d_1a_3x3_conv").strides for r, (m, _) in full_width.items()}
     assert strides == {299: (2, 2), 151: (1, 1), 79: (1, 1)}
-    pooled = {r: "maxpool_3a_3x3" in {l.name for l in m.layers} for r, (m, _) in full_width.items()}
+    pooled = {
+        r: "maxpool_3a_3x3" in {layer.name for layer in m.layers}
+        for r, (m, _) in full_width.items()
+    }
     assert pooled == {299: True, 151: True, 79: False}
 
 
@@ -112,7 +115,9 @@ def test_published_weights_belong_to_the_299_stem(tmp_path):
 def test_other_networks_have_one_stem(name):
     spec = keras_inception.get_spec(name)
     assert spec.input_resolutions == {} and spec.at_resolution(299) is spec
-    with pytest.raises(ValueError, match=r"must be one of \(299,\)\. Received: input_resolution=79"):
+    with pytest.raises(
+        ValueError, match=r"must be one of \(299,\)\. Received: input_resolution=79"
+    ):
         spec.at_resolution(79)
     with pytest.raises(ValueError, match="has one stem. Received: input_resolution=79"):
         training.TrainConfig(model=name, input_resolution=79).validate()

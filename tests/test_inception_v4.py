@@ -83,7 +83,7 @@ def test_small_forward_and_backward_pass_through_both_heads():
 
 
 def assert_trains_through_both_heads(model):
-    """Inference outputs are distributions; a training-mode loss reaches the stem and the aux head."""
+    """Inference outputs are distributions; a training-mode loss reaches the stem and aux head."""
     x = np.random.RandomState(0).uniform(-1, 1, (2, *model.input_shape[1:])).astype("float32")
     labels = np.array([1, 4])
     classes = model.output["predictions"].shape[-1]

@@ -4,11 +4,11 @@ Full-size models are built symbolically (parameter counts, final grid); forward
 passes run at the smallest sizes the networks accept and at reduced width.
 """
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
 import keras_inception
 from keras_inception import registry
 

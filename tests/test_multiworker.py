@@ -64,9 +64,19 @@ def _tf_config(ports, index):
 def test_two_workers_train_in_lockstep(tmp_path):
     ports = _free_ports(2)
     overrides = [
-        "model=inception_v1", "image_size=32", "depth_multiplier=0.25", "batch_size=16",
-        "epochs=3", "steps_per_epoch=4", "steps_per_execution=2", "learning_rate=0.1", "clipnorm=null",
-        "label_smoothing=0.0", "dropout_rate=0.0", f"run_dir={tmp_path / 'run'}", "verbose=2",
+        "model=inception_v1",
+        "image_size=32",
+        "depth_multiplier=0.25",
+        "batch_size=16",
+        "epochs=3",
+        "steps_per_epoch=4",
+        "steps_per_execution=2",
+        "learning_rate=0.1",
+        "clipnorm=null",
+        "label_smoothing=0.0",
+        "dropout_rate=0.0",
+        f"run_dir={tmp_path / 'run'}",
+        "verbose=2",
     ]
     workers = []
     for index in range(2):

@@ -15,9 +15,9 @@ weights plus 3 per output channel (BN) or 1 (bias), a dense layer
 
 import functools
 
+import keras
 import pytest
 
-import keras
 import keras_inception
 from keras_inception import registry
 
@@ -127,14 +127,14 @@ def inception_v4_stem():
 
 
 def residual(c, branches):
-    """An Inception-ResNet module: conv branches of (c_in, c_out, kernel), up-projection with bias."""
+    """An Inception-ResNet module: conv branches of (c_in, c_out, kernel), biased up-projection."""
     convs = sum(conv(a, b, k) for branch in branches for a, b, k in branch)
     return convs + conv(sum(branch[-1][1] for branch in branches), c, bn=False)
 
 
 def inception_resnet(stem, c35, a, reduction_a, b, reduction_b, c_mid, repeats, last):
     """Stem, A x n, Reduction-A (k, l, m, n), B x n, Reduction-B, C x n (Figure 15)."""
-    k, l, m, n = reduction_a
+    k, l, m, n = reduction_a  # noqa: E741  (Table 1's names)
     c17 = c35 + m + n
     r0, r1, r2, r3 = reduction_b
     c8 = c17 + r0 + r1 + r3
@@ -165,7 +165,7 @@ def inception_resnet_v1(repeats_c8):
 
 
 def inception_resnet_v2_paper():
-    """Figures 3, 16, 7 (256, 256, 384, 384), 17, 18, 19; 5 / 10 / 5 modules; widths 384/1152/2144."""
+    """Figures 3, 16, 7 (256, 256, 384, 384), 17, 18, 19; 5/10/5 modules; widths 384/1152/2144."""
     total, c17, c8 = inception_resnet(
         inception_v4_stem(), 384,
         lambda c: [[(c, 32, 1)], [(c, 32, 1), (32, 32, 3)], [(c, 32, 1), (32, 48, 3), (48, 64, 3)]],

@@ -1,10 +1,10 @@
 """``preprocess_input`` and offline ``decode_predictions``."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
 import keras_inception
 
 

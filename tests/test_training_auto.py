@@ -197,7 +197,11 @@ def test_a_source_with_its_own_validation_split_keeps_it():
 def test_profile_of_the_digits_and_of_a_colour_folder(tmp_path):
     digits = auto.profile_source("digits")
     assert (digits.median_height, digits.median_width, digits.greyscale_fraction) == (8, 8, 1.0)
-    assert (digits.num_examples, digits.num_classes, digits.has_validation_split) == (1797, 10, False)
+    assert (digits.num_examples, digits.num_classes, digits.has_validation_split) == (
+        1797,
+        10,
+        False,
+    )
     root = str(tmp_path / "shapes")
     write_shapes(root, 6, size=20, split="train")
     write_shapes(root, 2, size=20, split="val", seed=1)
@@ -302,9 +306,9 @@ def test_finetune_preset_runs_from_imagenet_weights_in_the_weights_dir(tmp_path,
     import hashlib
 
     import keras
-    from test_convert_keras_applications import write_legacy
 
     from keras_inception import weights as weights_lib
+    from test_convert_keras_applications import write_legacy
 
     # A keras.applications-layout notop file in $KERAS_INCEPTION_WEIGHTS, under the
     # published file's name; only its checksum is the test's own.

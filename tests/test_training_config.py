@@ -247,7 +247,12 @@ def test_a_runs_data_configs_derive_from_its_fields():
     train = config.data_config("train", min_size=75)
     assert (train.source, train.image_size, train.batch_size, train.split) == (
         "digits", 80, 16, "train")
-    assert (train.validation_split, train.seed, train.augment, train.scale) == (0.2, 7, "mild", False)
+    assert (train.validation_split, train.seed, train.augment, train.scale) == (
+        0.2,
+        7,
+        "mild",
+        False,
+    )
     assert train.central_fraction is None and train.min_size == 75
     val = config.data_config("validation", class_names=["a", "b"])
     assert (val.split, val.augment, val.central_fraction, val.class_names) == (

@@ -35,7 +35,8 @@ import tensorflow as tf
 if os.environ.get("LOGICAL_CPUS"):
     cpu = tf.config.list_physical_devices("CPU")[0]
     count = int(os.environ["LOGICAL_CPUS"])
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    devices = [tf.config.LogicalDeviceConfiguration()] * count
+    tf.config.set_logical_device_configuration(cpu, devices)
 from keras_inception import training
 
 
@@ -169,7 +170,8 @@ def test_finetuning_phases_resume_and_keep_batchnorm_statistics(tmp_path):
 
     config = training.resolve_config(
         preset="finetune",
-        overrides=SMALL_RUN + ["weights=null", "epochs=1", "finetune_epochs=2", "verbose=0", "export=false"],
+        overrides=SMALL_RUN
+        + ["weights=null", "epochs=1", "finetune_epochs=2", "verbose=0", "export=false"],
         run_dir=str(tmp_path / "finetune"),
     )
     try:

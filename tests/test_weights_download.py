@@ -13,8 +13,10 @@ import pytest
 
 import keras_inception
 from keras_inception import weights
-from keras_inception.weights import download, slim
-from keras_inception.weights.registry import WeightsFile, WeightsRecord
+from keras_inception.weights import download
+from keras_inception.weights import slim
+from keras_inception.weights.registry import WeightsFile
+from keras_inception.weights.registry import WeightsRecord
 
 THIN = dict(depth_multiplier=0.25, input_shape=(75, 75, 3))
 

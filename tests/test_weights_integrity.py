@@ -20,13 +20,17 @@ import h5py
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_weights_download import home, published  # noqa: F401  (fixture)
 
 from keras_inception import weights
 from keras_inception.cli import main
-from keras_inception.weights import download, files, slim
-from keras_inception.weights.registry import WeightsFile, WeightsRecord
+from keras_inception.weights import download
+from keras_inception.weights import files
+from keras_inception.weights import slim
+from keras_inception.weights.registry import WeightsFile
+from keras_inception.weights.registry import WeightsRecord
 from keras_inception.weights.store import NamedWeights
+from test_weights_download import home  # noqa: F401  (fixture)
+from test_weights_download import published
 
 CHECKPOINT_FILES = (".index", ".data-00000-of-00001")
 

@@ -225,7 +225,9 @@ class Checker:
                 import h5py
 
                 with h5py.File(path, "r") as f:
-                    f.visititems(lambda _, item: item[()] if isinstance(item, h5py.Dataset) else None)
+                    f.visititems(
+                        lambda _, item: item[()] if isinstance(item, h5py.Dataset) else None
+                    )
             elif name.endswith(".tflite"):
                 from ai_edge_litert.interpreter import Interpreter
 
@@ -302,7 +304,7 @@ def saved_model_versions(model_dir):
 
 
 def check_export_base(checker, base, problems, signatures=None):
-    """Every file of an export base, every all-digit version loadable; returns ``{model: {v: sigs}}``."""
+    """Every file of an export base, every all-digit version loadable; ``{model: {v: sigs}}``."""
     found = {}
     if not os.path.isdir(base):
         return found
@@ -356,7 +358,7 @@ class Scenario:
         raise NotImplementedError
 
     def result(self, checker, out):
-        """``(problems, fingerprint)`` of a finished run; fingerprints must equal the reference's."""
+        """``(problems, fingerprint)`` of a run; the fingerprint must equal the reference's."""
         raise NotImplementedError
 
 
@@ -662,7 +664,9 @@ class Report:
             **dataclasses.asdict(self),
             "kill_points": sum(1 for k in self.kills if not k["timed"]),
             "timed_kills": sum(1 for k in self.kills if k["timed"]),
-            "distinct_points": len({k["target"].split("@")[0] for k in self.kills if not k["timed"]}),
+            "distinct_points": len(
+                {k["target"].split("@")[0] for k in self.kills if not k["timed"]}
+            ),
             "passed": self.passed,
         }
 
@@ -807,7 +811,9 @@ class Campaign:
         """The chain's end: the result in ``out`` must be the reference's."""
         problems, fingerprint = self.scenario.result(self.checker, out)
         if fingerprint != self.fingerprint:
-            problems.append(f"result differs from the reference: {_difference(fingerprint, self.fingerprint)}")
+            problems.append(
+                f"result differs from the reference: {_difference(fingerprint, self.fingerprint)}"
+            )
         self.report.problems += [f"after rerun in {os.path.basename(out)}: {p}" for p in problems]
         if not problems:
             # Every kill of this chain was followed by reruns that ended with the reference result.
@@ -879,11 +885,15 @@ def format_table(reports):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--command", choices=(*COMMANDS, "all"), default="all")
-    parser.add_argument("--points", type=int, default=20, help="kill points per command (default 20)")
+    parser.add_argument(
+        "--points", type=int, default=20, help="kill points per command (default 20)"
+    )
     parser.add_argument("--timed", type=int, default=2,
                         help="extra kills after a random delay, per command (default 2)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workdir", help="where to work (default: a new temporary folder, removed)")
+    parser.add_argument(
+        "--workdir", help="where to work (default: a new temporary folder, removed)"
+    )
     parser.add_argument("--json", metavar="FILE", help="write the reports as JSON")
     args = parser.parse_args(argv)
     commands = COMMANDS if args.command == "all" else (args.command,)

@@ -192,7 +192,9 @@ def mutate(rng, data):
 
 
 def random_bytes(rng):
-    magic = rng.choice([b"", b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF89a", b"BM", b"RIFF\x00\x00\x00\x00WEBP"])
+    magic = rng.choice(
+        [b"", b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF89a", b"BM", b"RIFF\x00\x00\x00\x00WEBP"]
+    )
     return magic + bytes(rng.randrange(256) for _ in range(rng.randint(0, 2048)))
 
 
@@ -249,7 +251,12 @@ def run_file_batch(seed, count, workdir):
                 f.write(_encode(_random_image(rng), "PNG"))
     for i in range(count):
         folder = os.path.join(root, rng.choice("ab"), rng.choice(["", "deep"]))
-        file_input(rng, folder, f"in{i:05d}" + rng.choice([".jpg", ".png", ".gif", ".bmp", ".webp", ""]), outside)
+        file_input(
+            rng,
+            folder,
+            f"in{i:05d}" + rng.choice([".jpg", ".png", ".gif", ".bmp", ".webp", ""]),
+            outside,
+        )
     result = {"inputs": count, "skips": 0, "errors": 0, "crashes": []}
     with _quiet():
         try:
@@ -261,14 +268,18 @@ def run_file_batch(seed, count, workdir):
             ))
             seen = sum(int(len(y)) for _, y in ds)
             if seen != (info.num_examples // 16) * 16:
-                result["crashes"].append(f"files {seed}: epoch of {seen}, expected {info.num_examples}")
+                result["crashes"].append(
+                    f"files {seed}: epoch of {seen}, expected {info.num_examples}"
+                )
             ds, info = data.build_dataset(data.DataConfig(
                 root, image_size=16, batch_size=16, training=False, validation_split=0,
                 verify="full",
             ))
             seen = sum(int(len(y)) for _, y in ds)
             if seen != info.num_examples:
-                result["crashes"].append(f"files {seed}: eval epoch of {seen}, expected {info.num_examples}")
+                result["crashes"].append(
+                    f"files {seed}: eval epoch of {seen}, expected {info.num_examples}"
+                )
         except Exception as error:  # noqa: BLE001 - any escape is what the fuzzer counts
             result["crashes"].append(f"files {seed}: {type(error).__name__}: {str(error)[:300]}")
         code, err = _cli(cli_main, ["data", "info", root, "--verify", "full"])
@@ -382,7 +393,9 @@ def run_record_batch(seed, count, workdir):
                     result["errors"] += 1
                     continue
                 except Exception as error:  # noqa: BLE001
-                    result["crashes"].append(f"{label} open {verify}: {type(error).__name__}: {str(error)[:300]}")
+                    result["crashes"].append(
+                        f"{label} open {verify}: {type(error).__name__}: {str(error)[:300]}"
+                    )
                     continue
                 if verify == "full":
                     result["skips"] += len(src.skipped)
@@ -393,9 +406,13 @@ def run_record_batch(seed, count, workdir):
                     ))
                     seen = sum(int(len(y)) for _, y in ds)
                     if verify == "full" and seen != info.num_examples:
-                        result["crashes"].append(f"{label}: epoch of {seen}, expected {info.num_examples}")
+                        result["crashes"].append(
+                            f"{label}: epoch of {seen}, expected {info.num_examples}"
+                        )
                 except Exception as error:  # noqa: BLE001
-                    result["crashes"].append(f"{label} epoch {verify}: {type(error).__name__}: {str(error)[:300]}")
+                    result["crashes"].append(
+                        f"{label} epoch {verify}: {type(error).__name__}: {str(error)[:300]}"
+                    )
             code, err = (0, "") if i % 3 != 1 else _cli(
                 cli_main, ["data", "info", folder, "--verify", "full"]
             )
@@ -443,7 +460,10 @@ def plan(count, seed):
     """``[(kind, batch seed, inputs), ...]`` adding up to ``count`` inputs."""
     records = int(round(count * RECORD_SHARE))
     batches = []
-    for kind, total, size in (("files", count - records, FILE_BATCH), ("records", records, RECORD_BATCH)):
+    for kind, total, size in (
+        ("files", count - records, FILE_BATCH),
+        ("records", records, RECORD_BATCH),
+    ):
         index = 0
         while total > 0:
             n = min(size, total)
@@ -457,8 +477,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=4000, help="inputs to generate (default 4000)")
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    parser.add_argument("--workdir", default=None, help="scratch folder (default: a new temporary one)")
-    parser.add_argument("--child", nargs=3, metavar=("KIND", "SEED", "COUNT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--workdir", default=None, help="scratch folder (default: a new temporary one)"
+    )
+    parser.add_argument(
+        "--child", nargs=3, metavar=("KIND", "SEED", "COUNT"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:

@@ -23,7 +23,8 @@ import keras  # noqa: E402
 
 import keras_inception  # noqa: E402
 from keras_inception import registry  # noqa: E402
-from keras_inception.architecture import markdown_table, stage_table  # noqa: E402
+from keras_inception.architecture import markdown_table  # noqa: E402
+from keras_inception.architecture import stage_table  # noqa: E402
 
 INTRO = """# Architectures
 
@@ -80,7 +81,7 @@ def facts(spec):
 
 
 def keras_applications_table(spec):
-    """keras.applications' layer names that ``feature_extractor`` accepts, numbered runs collapsed."""
+    """keras.applications' layer names that ``feature_extractor`` accepts, numbered runs merged."""
     rows = {}
     for theirs, ours in spec.keras_applications_names.items():
         pattern = re.sub(r"(block\d+)_\d+", r"\1_{i}", theirs)
@@ -114,7 +115,9 @@ def hand_written(path):
 
 def render(path):
     """The whole document: generated sections, then the hand-written tail of ``path``."""
-    names = sorted(keras_inception.list_models(), key=lambda n: (n.startswith("inception_resnet"), n))
+    names = sorted(
+        keras_inception.list_models(), key=lambda n: (n.startswith("inception_resnet"), n)
+    )
     text = "\n".join([INTRO] + [section(name) for name in names])
     kept = hand_written(path)
     if kept:

@@ -77,7 +77,7 @@ def is_verbose(argv):
 
 @contextlib.contextmanager
 def quiet_tensorflow():
-    """Drops TensorFlow's log lines for the duration; Python's ``sys.stderr`` still reaches the user.
+    """Drops TensorFlow's log lines for the duration; Python's ``sys.stderr`` still gets through.
 
     TensorFlow writes its C++ log (absl, most of it before absl is
     initialized, so ``TF_CPP_MIN_LOG_LEVEL`` cannot filter it) straight to

@@ -122,7 +122,10 @@ def run_info(args):
     print("classes: " + ", ".join(src.class_names))
     for split, count in splits.items():
         print(f"{split}: {count} examples")
-    print(f"skipped: {len(src.skipped)} files" + (f" (listed in {src.skipped_log})" if src.skipped else ""))
+    print(
+        f"skipped: {len(src.skipped)} files"
+        + (f" (listed in {src.skipped_log})" if src.skipped else "")
+    )
     for path, reason in sorted(src.skipped.items()):
         print(f"  {path}: {reason}")
     return 0

@@ -17,14 +17,20 @@ def register(subparsers):
         "--stages", action="store_true",
         help="print the stage-by-stage table (grid, parameters, multiply-adds)",
     )
-    parser.add_argument("--variant", default="released", help="paper or released (default released)")
+    parser.add_argument(
+        "--variant", default="released", help="paper or released (default released)"
+    )
     parser.add_argument(
         "--input-resolution", type=int, default=None, metavar="N",
         help="inception_v3 only: the stem for receptive field 299, 151 or 79 "
         "(the paper's Sec. 9); default the network's standard stem",
     )
-    parser.add_argument("--aux-logits", action="store_true", help="build with the auxiliary head(s)")
-    parser.add_argument("--classes", type=int, default=1000, help="number of classes (default 1000)")
+    parser.add_argument(
+        "--aux-logits", action="store_true", help="build with the auxiliary head(s)"
+    )
+    parser.add_argument(
+        "--classes", type=int, default=1000, help="number of classes (default 1000)"
+    )
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.set_defaults(func=run)
 
@@ -36,7 +42,11 @@ def run(args):
         from keras_inception import zoo
 
         if args.json:
-            print(json.dumps([dataclasses.asdict(row) for row in zoo.zoo_rows(args.variant)], indent=2))
+            print(
+                json.dumps(
+                    [dataclasses.asdict(row) for row in zoo.zoo_rows(args.variant)], indent=2
+                )
+            )
         else:
             print(zoo.zoo_markdown(args.variant))
         return 0
@@ -53,7 +63,8 @@ def run(args):
     if args.summary:
         model.summary()
     if args.stages:
-        from keras_inception.architecture import markdown_table, stage_table
+        from keras_inception.architecture import markdown_table
+        from keras_inception.architecture import stage_table
 
         print(markdown_table(stage_table(model)))
     info = {"name": args.name, "params": model.count_params(),

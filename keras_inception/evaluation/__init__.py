@@ -6,9 +6,16 @@
     result.save("eval_out")
 """
 
-from keras_inception.evaluation.crops import CROP_COUNTS, CropBox, crop_boxes, multi_crop
-from keras_inception.evaluation.evaluate import EvaluationResult, evaluate, score
-from keras_inception.evaluation.report import markdown_table, plot_confusion_matrix, write_report
+from keras_inception.evaluation.crops import CROP_COUNTS
+from keras_inception.evaluation.crops import CropBox
+from keras_inception.evaluation.crops import crop_boxes
+from keras_inception.evaluation.crops import multi_crop
+from keras_inception.evaluation.evaluate import EvaluationResult
+from keras_inception.evaluation.evaluate import evaluate
+from keras_inception.evaluation.evaluate import score
+from keras_inception.evaluation.report import markdown_table
+from keras_inception.evaluation.report import plot_confusion_matrix
+from keras_inception.evaluation.report import write_report
 
 __all__ = [
     "CROP_COUNTS",

@@ -13,10 +13,9 @@ import os
 import time
 import warnings
 
+import keras
 import numpy as np
 import tensorflow as tf
-
-import keras
 
 from keras_inception import image_header
 from keras_inception.evaluation import crops as crops_lib
@@ -304,9 +303,13 @@ def evaluate(
             decoded or is over ``max_pixels`` (and was not skipped).
     """
     if crops not in crops_lib.CROP_COUNTS:
-        raise ValueError(f"`crops` must be one of {crops_lib.CROP_COUNTS}. Received: crops={crops!r}")
+        raise ValueError(
+            f"`crops` must be one of {crops_lib.CROP_COUNTS}. Received: crops={crops!r}"
+        )
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+        raise ValueError(
+            f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}"
+        )
     if not isinstance(max_pixels, int) or isinstance(max_pixels, bool) or max_pixels < 1:
         raise ValueError(
             f"`max_pixels` must be a positive integer. Received: max_pixels={max_pixels!r}"

@@ -83,7 +83,9 @@ def inception_a(x, conv, pool_filters, wide_kernel, *, name):
     """
     b0 = conv(x, 64, 1, name=f"{name}_branch_0_conv2d_0a_1x1")
     b1 = conv(x, 48, 1, name=f"{name}_branch_1_conv2d_0a_1x1")
-    b1 = conv(b1, 64, wide_kernel, name=f"{name}_branch_1_conv2d_0b_{blocks.kernel_tag(wide_kernel)}")
+    b1 = conv(
+        b1, 64, wide_kernel, name=f"{name}_branch_1_conv2d_0b_{blocks.kernel_tag(wide_kernel)}"
+    )
     b2 = conv(x, 64, 1, name=f"{name}_branch_2_conv2d_0a_1x1")
     b2 = blocks.conv_chain(b2, conv, [(96, 3), (96, 3)], name=f"{name}_branch_2")
     b3 = blocks.avg_pool(x, name=f"{name}_branch_3_avgpool_0a_3x3")
@@ -92,7 +94,7 @@ def inception_a(x, conv, pool_filters, wide_kernel, *, name):
 
 
 def grid_reduction(x, conv, branches, *, name):
-    """Grid reduction (Figure 10): conv branches ending in a 3x3/2 "V" conv, and a 3x3/2 max-pool."""
+    """Grid reduction (Figure 10): conv branches ending in a 3x3/2 "V" conv and a 3x3/2 max-pool."""
     outputs = []
     for b, branch in enumerate(branches):
         y = x
@@ -303,4 +305,6 @@ def _published(weights):
     """Whether ``weights`` names a record of the weights registry (not a file)."""
     from keras_inception.weights import registry as weights_registry
 
-    return weights == "imagenet" or weights_registry.find_weights("inception_v3", weights) is not None
+    return (
+        weights == "imagenet" or weights_registry.find_weights("inception_v3", weights) is not None
+    )

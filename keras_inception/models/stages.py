@@ -78,7 +78,7 @@ def reduction_a(x, conv, filters, *, name):
 
     Output channels: ``n + m + x``'s own (the max-pool branch passes it on).
     """
-    k, l, m, n = filters
+    k, l, m, n = filters  # noqa: E741  (Table 1's names)
     b0 = conv(x, n, 3, strides=2, padding="valid", name=f"{name}_branch_0_conv2d_1a_3x3")
     b1 = conv(x, k, 1, name=f"{name}_branch_1_conv2d_0a_1x1")
     b1 = conv(b1, l, 3, name=f"{name}_branch_1_conv2d_0b_3x3")

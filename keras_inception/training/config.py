@@ -456,7 +456,9 @@ def _parse_json(text, path):
     except ValueError as error:
         raise ValueError(f"Config file {path!r}: {error}. Received: path={path!r}") from None
     except RecursionError:
-        raise ValueError(f"Config file {path!r} is nested too deeply. Received: path={path!r}")
+        raise ValueError(
+            f"Config file {path!r} is nested too deeply. Received: path={path!r}"
+        ) from None
 
 
 def _reject_constant(name):
@@ -476,7 +478,9 @@ def _parse_yaml(text, path):
             f"Config file {path!r}{where}: {problem}. Received: path={path!r}"
         ) from None
     except RecursionError:
-        raise ValueError(f"Config file {path!r} is nested too deeply. Received: path={path!r}")
+        raise ValueError(
+            f"Config file {path!r} is nested too deeply. Received: path={path!r}"
+        ) from None
 
 
 # Numbers as people write them: YAML 1.1 reads `1e-3` (no dot) as a string.

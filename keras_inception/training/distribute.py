@@ -16,9 +16,8 @@ Two gaps of Keras 3.15 on TensorFlow 2.21 are closed here:
 import json
 import os
 
-import tensorflow as tf
-
 import keras
+import tensorflow as tf
 
 
 def tf_config():

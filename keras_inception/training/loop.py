@@ -16,10 +16,9 @@ atomically by the chief and read by every worker when a run resumes, which
 assumes the run directory is on storage all workers share.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
-
-import keras
 
 from keras_inception import faults
 from keras_inception.training import distribute

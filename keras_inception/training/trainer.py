@@ -38,8 +38,8 @@ from keras_inception import data
 from keras_inception import export
 from keras_inception import faults
 from keras_inception import precision as precision_lib
-from keras_inception.data import auto as data_auto
 from keras_inception import registry
+from keras_inception.data import auto as data_auto
 from keras_inception.export.saved_model import STAGING_PREFIX
 from keras_inception.training import checkpoints
 from keras_inception.training import config as config_lib

@@ -28,15 +28,13 @@ from keras_inception.weights import files
 from keras_inception.weights import keras_applications
 from keras_inception.weights import slim
 from keras_inception.weights import store
-from keras_inception.weights.registry import (
-    WeightsFile,
-    WeightsRecord,
-    find_weights,
-    get_weights,
-    list_weights,
-    register_weights,
-    unregister_weights,
-)
+from keras_inception.weights.registry import WeightsFile
+from keras_inception.weights.registry import WeightsRecord
+from keras_inception.weights.registry import find_weights
+from keras_inception.weights.registry import get_weights
+from keras_inception.weights.registry import list_weights
+from keras_inception.weights.registry import register_weights
+from keras_inception.weights.registry import unregister_weights
 from keras_inception.weights.store import NamedWeights
 
 # Bump when a converter's output changes, so stale cached conversions are redone.

@@ -22,7 +22,8 @@ import re
 import h5py
 from keras import layers as keras_layers
 
-from keras_inception.weights import files, store
+from keras_inception.weights import files
+from keras_inception.weights import store
 
 # The weighted layer classes of the family, by the key Keras 3 files use for them.
 _CLASS_KEYS = {

@@ -35,7 +35,8 @@ import tarfile
 import numpy as np
 import tensorflow as tf
 
-from keras_inception.weights import files, store
+from keras_inception.weights import files
+from keras_inception.weights import store
 
 # Keras variable name -> TF-slim variable name, within a unit's scope.
 VARIABLES = {
