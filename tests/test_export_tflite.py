@@ -84,7 +84,9 @@ def test_quantized_agrees_with_keras_at_under_030_the_size(tmp_path_factory, tra
     assert np.mean(got.argmax(-1) == expected.argmax(-1)) >= 0.98
     assert path.stat().st_size <= 0.3 * float32_path.stat().st_size
     parity = report["parity"]
-    assert parity["enforced"] and parity["passed"]
+    assert parity["metric"] == "decided_top1_agreement" and parity["enforced"] and parity["passed"]
+    # A trained model decides nearly every held-out image.
+    assert parity["num_decided"] >= 0.9 * len(images)
     assert parity["num_images"] == support.NUM_PARITY_IMAGES == len(images)
     if mode == "int8":
         assert report["input"]["dtype"] == report["output"]["dtype"] == "uint8"
@@ -196,3 +198,41 @@ def test_tflite_and_sidecar_are_published_atomically_with_the_umask(tmp_path, mo
         "export.tflite_temp_written", "export.tflite_before_rename",
         "export.tflite_sidecar_temp_written", "export.tflite_sidecar_before_rename",
     ]
+
+
+def xnnpack_partitions(path):
+    """The XNNPACK partitions LiteRT cuts a ``.tflite`` graph into (``DELEGATE`` nodes)."""
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    return sum(op["op_name"] == "DELEGATE" for op in interpreter._get_ops_details())
+
+
+def test_int8_is_one_xnnpack_partition_with_average_pooling_in_float(tmp_path_factory, trained):
+    path, report = support.digits_tflite(tmp_path_factory, "int8")
+    assert report["float_ops"] == ["AVERAGE_POOL_2D"]
+    assert xnnpack_partitions(path) == 1
+    interpreter = Interpreter(model_path=str(path))
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    pools = [op for op in interpreter._get_ops_details() if op["op_name"] == "AVERAGE_POOL_2D"]
+    # Inception-v3's nine branch pools, each between a dequantize and a quantize.
+    assert len(pools) == 9
+    assert all(tensors[op["inputs"][0]]["dtype"] == np.float32 for op in pools)
+
+
+def test_all_int8_splits_the_graph_and_random_weights_do_not_fail_the_export(tmp_path):
+    # An untrained model decides nothing: its export must pass and say the check
+    # could not test it, even on real held-out images.
+    model = support.tiny_model(classes=10)
+    stream = support.calibration_stream()[:2]
+    common = dict(mode="int8", calibration_data=stream, num_calibration_images=40,
+                  num_parity_images=40)
+    report = export.export_tflite(model, tmp_path / "one.tflite", **common)
+    parity = report["parity"]
+    assert parity["images"] == "held-out" and not parity["enforced"] and parity["passed"]
+    assert "cannot test" in parity["reason"]
+    split = export.export_tflite(model, tmp_path / "split.tflite", float_ops=(), **common)
+    assert split["float_ops"] == []
+    assert xnnpack_partitions(tmp_path / "one.tflite") == 1
+    assert xnnpack_partitions(tmp_path / "split.tflite") == 10
+    with pytest.raises(ValueError, match="Received: float_ops='AVERAGE_POOL_2D'"):
+        export.export_tflite(model, tmp_path / "bad.tflite", float_ops="AVERAGE_POOL_2D", **common)

@@ -29,9 +29,15 @@ def register(subparsers):
         help="TFLite mode (default float32)",
     )
     parser.add_argument(
-        "--calibration-data", metavar="SRC",
-        help="images to calibrate int8 on and to check parity with: a class-folder "
-        "directory, TFRecords, tfds:NAME or digits",
+        "--precision", choices=("float32", "bfloat16"), default="float32",
+        help="saved_model: compute in float32 (default) or bfloat16, for CPUs with "
+        "bfloat16 matrix units (AMX); inputs, outputs and signatures are the same",
+    )
+    parser.add_argument(
+        "--calibration-data", "--parity-data", dest="calibration_data", metavar="SRC",
+        help="images of your data to calibrate int8 on and to check parity with (the "
+        "held-out images that follow the calibration ones): a class-folder directory, "
+        "TFRecords, tfds:NAME or digits",
     )
     parser.add_argument(
         "--num-calibration-images", type=int, default=200,
@@ -43,7 +49,7 @@ def register(subparsers):
     )
     parser.add_argument(
         "--no-parity-check", dest="check_parity", action="store_false",
-        help="skip the TFLite parity check against the Keras model",
+        help="skip the parity check of the exported graph against the Keras model",
     )
     parser.add_argument("--model-name", help="served model name (default: the model's name)")
     parser.add_argument("--version", type=int, help="SavedModel version (default: the next one)")
@@ -61,14 +67,22 @@ def register(subparsers):
 
 def run(args):
     from keras_inception import export
+    from keras_inception.export import parity
 
     if args.format == "saved_model":
         path = export.export_saved_model(
             args.source, base_dir=args.out or "saved_models", model_name=args.model_name,
             version=args.version, top_k=args.top_k, max_pixels=args.max_pixels,
+            precision=args.precision, parity_data=args.calibration_data,
+            check_parity=args.check_parity,
         )
-        report = {"format": "saved_model", "path": path}
-        summary = f"SavedModel written to {path}"
+        with open(os.path.join(path, export.META_FILE), encoding="utf-8") as f:
+            meta = json.load(f)
+        report = {"format": "saved_model", "path": path, "precision": args.precision,
+                  "parity": meta["parity"]}
+        summary = f"SavedModel ({args.precision}) written to {path}"
+        if meta["parity"]:
+            summary += f"\n{parity.describe(meta['parity'])}"
     else:
         stem = os.path.splitext(os.path.basename(os.path.normpath(args.source)))[0]
         out = args.out or f"{stem}_{args.mode}.tflite"
@@ -79,11 +93,6 @@ def run(args):
         )
         summary = f"TFLite {args.mode} model written to {out} ({report['size_bytes']:,} bytes)"
         if report["parity"]:
-            p = report["parity"]
-            summary += (
-                f"\nparity vs Keras on {p['num_images']} {p['images']} images: max abs diff "
-                f"{p['max_abs_diff']:.3g}, top-1 agreement {p['top1_agreement']:.1%}"
-                f" ({p['metric']} bound {p['bound']}{'' if p['enforced'] else ', not enforced'})"
-            )
+            summary += f"\n{parity.describe(report['parity'])}"
     print(json.dumps(report, indent=2) if args.json else summary)
     return 0

@@ -17,6 +17,13 @@ with three signatures:
   clients that crop and resize themselves.
 - ``serving_pixels_uint8``: the same with uint8 pixels (a cast, then as above).
 
+The served graph is ``export.serving_copy(model, precision)``: batch norm
+folded into the convolutions (one oneDNN primitive per conv + bias + ReLU
+instead of a conv and four elementwise ops), computed in float32 or, with
+``precision="bfloat16"``, in bfloat16 for CPUs with bfloat16 matrix units;
+inputs, outputs and signatures are the same in both. It is compared with the
+float32 Keras model before anything is written (``parity_check``).
+
 Each returns ``probabilities`` ``[batch, classes]`` (a softmax is added to a
 model that outputs logits), ``top_k_indices``, ``top_k_scores`` and
 ``top_k_labels``; the labels come from ``assets/labels.txt`` through a lookup
@@ -44,8 +51,11 @@ import tensorflow as tf
 from keras_inception import faults
 from keras_inception import image_header
 from keras_inception import atomic
+from keras_inception import inference
+from keras_inception.export import parity as parity_lib
 from keras_inception.export import serving_config
 from keras_inception.export.source import PIXEL_RANGE
+from keras_inception.export.source import SCALED_RANGE
 from keras_inception.export.source import load_source
 from keras_inception.export.source import resolve_class_names
 from keras_inception.export.source import to_probabilities
@@ -56,6 +66,15 @@ SIGNATURE_PIXELS_UINT8 = "serving_pixels_uint8"
 LABELS_FILE = "labels.txt"
 META_FILE = os.path.join("assets.extra", "export_meta.json")
 STAGING_PREFIX = ".staging-"
+
+# The parity bound of each precision against the float32 Keras model. Folding
+# batch norm changes float32 results by rounding only (about 1e-7 of the
+# largest output); bfloat16 keeps 8 significant bits, so its bound is on the
+# decisions (``parity.compare``).
+PARITY_BOUNDS = {
+    "float32": ("max_rel_diff", 1e-4),
+    "bfloat16": ("decided_top1_agreement", 0.99),
+}
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -193,12 +212,19 @@ def export_saved_model(
     top_k=5,
     serving_base_path=serving_config.DEFAULT_SERVING_BASE_PATH,
     max_pixels=image_header.DEFAULT_MAX_PIXELS,
+    precision="float32",
+    parity_data=None,
+    num_parity_images=100,
+    check_parity=True,
 ):
     """Exports a classifier as a TF Serving SavedModel, atomically.
 
     Writes ``<base_dir>/<model_name>/<version>/`` (signatures in the module
     docstring) and refreshes ``<base_dir>/models.config`` and
-    ``<base_dir>/batching_parameters.txt``.
+    ``<base_dir>/batching_parameters.txt``. The served graph is
+    ``export.serving_copy(model, precision)``: batch norm folded into the
+    convolutions, computed in ``precision``; before anything is written it is
+    checked against the float32 Keras model (``PARITY_BOUNDS``).
 
     Args:
         source: what ``load_source`` accepts: a ``keras.Model``, a ``.keras``
@@ -215,12 +241,27 @@ def export_saved_model(
         max_pixels: ``serving_default`` refuses an image of more pixels (read
             from its header, before decoding) with ``InvalidArgumentError``,
             default ``image_header.DEFAULT_MAX_PIXELS`` (40,000,000).
+        precision: ``"float32"`` (default) or ``"bfloat16"``: bfloat16
+            activations and matrix products, float32 inputs, variables and
+            probabilities; for CPUs with bfloat16 matrix units (AMX), see
+            docs/serving.md. Signatures are the same in both.
+        parity_data: held-out images of the user's data for the parity check,
+            as ``export_tflite``'s ``calibration_data`` takes them (a dataset
+            source or float32 arrays in the model's input range); default
+            ``None``: seeded random images, which test the float32 export's
+            numbers but cannot test bfloat16's top-1 agreement (the report
+            says so).
+        num_parity_images: held-out images to check, default 100.
+        check_parity: run the parity check, default ``True``.
 
     Returns:
-        The path of the version directory.
+        The path of the version directory. Its
+        ``assets.extra/export_meta.json`` holds ``precision`` and the
+        ``parity`` figures.
 
     Raises:
-        ValueError: a bad argument, or ``version`` already exists.
+        ValueError: a bad argument, ``version`` already exists, or the served
+            graph fails its parity check (nothing is written).
     """
     if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
         raise ValueError(f"`top_k` must be a positive integer. Received: top_k={top_k!r}")
@@ -232,10 +273,26 @@ def export_saved_model(
         raise ValueError(
             f"`max_pixels` must be a positive integer. Received: max_pixels={max_pixels!r}"
         )
+    if precision not in inference.PRECISIONS:
+        raise ValueError(
+            f"`precision` must be one of {inference.PRECISIONS}. Received: precision={precision!r}"
+        )
     model, source_names, meta = load_source(source)
     class_names = resolve_class_names(
         class_names if class_names is not None else source_names, meta["num_classes"]
     )
+    _, held_out = parity_lib.image_sets(
+        parity_data, meta, 0, num_parity_images, names=("first", "num_parity_images")
+    )
+    served = inference.serving_copy(model, precision)
+    parity = None
+    if check_parity:
+        parity = parity_check(model, served, precision, held_out, meta)
+        if not parity["passed"]:
+            raise ValueError(
+                f"{parity_lib.failure_message(parity, f'The {precision} SavedModel graph')}; "
+                f"nothing was written. Received: precision={precision!r}"
+            )
     model_name = model_name or meta["model"]
     if not _MODEL_NAME.match(model_name):
         raise ValueError(
@@ -259,7 +316,7 @@ def export_saved_model(
         labels_path = os.path.join(scratch, LABELS_FILE)
         atomic.write_text(labels_path, "".join(f"{name}\n" for name in class_names))
         module = ServingModule(
-            model, labels_path, input_range=meta["input_range"],
+            served, labels_path, input_range=meta["input_range"],
             output_kind=meta["output"], top_k=top_k,
             central_fraction=meta["central_fraction"], max_pixels=max_pixels,
         )
@@ -268,7 +325,7 @@ def export_saved_model(
         os.makedirs(os.path.join(staging, "assets.extra"))
         atomic.write_json(
             os.path.join(staging, META_FILE),
-            _export_meta(meta, model_name, len(class_names), module),
+            _export_meta(meta, model_name, len(class_names), module, precision, parity),
         )
         faults.point("export.meta_written")
         atomic.publish_tree(staging)
@@ -300,7 +357,34 @@ def _publish(staging, model_dir, version):
                 raise
 
 
-def _export_meta(meta, model_name, num_classes, module):
+def parity_check(model, served, precision, images=None, meta=None):
+    """Compares the served graph of an export with the float32 Keras model.
+
+    Args:
+        model: the Keras model.
+        served: its ``serving_copy``.
+        precision: the export precision, which selects the bound (``PARITY_BOUNDS``).
+        images: held-out float32 model inputs ``[n, H, W, 3]``; default
+            ``None``: seeded random images (a top-1 bound is then reported but
+            not enforced).
+        meta: the ``load_source`` facts (output kind, input range), default
+            ``None``: logits in [-1, 1].
+
+    Returns:
+        The dict of ``parity.compare``.
+    """
+    meta = meta or {"output": "logits", "input_range": SCALED_RANGE}
+    real = images is not None and len(images) > 0
+    if not real:
+        images = parity_lib.synthetic_images(model.input_shape[1:], meta["input_range"])
+    metric, bound = PARITY_BOUNDS[precision]
+    return parity_lib.compare(
+        parity_lib.keras_outputs(model, images), parity_lib.keras_outputs(served, images),
+        metric, bound, output_kind=meta["output"], real=real,
+    )
+
+
+def _export_meta(meta, model_name, num_classes, module, precision, parity):
     from keras_inception import __version__
 
     return {
@@ -314,6 +398,8 @@ def _export_meta(meta, model_name, num_classes, module):
         "max_pixels": module.max_pixels,
         "input_range": meta["input_range"],
         "model_output": meta["output"],
+        "precision": precision,
+        "parity": parity,
         "signatures": [SIGNATURE_BYTES, SIGNATURE_PIXELS, SIGNATURE_PIXELS_UINT8],
         "tensorflow_version": tf.__version__,
         # A TF Serving release older than the TensorFlow that wrote the

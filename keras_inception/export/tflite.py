@@ -9,7 +9,9 @@ Modes (``tf.lite.TFLiteConverter``):
 - ``int8``: full integer quantization, int8 or uint8 input and output,
   calibrated on images from the evaluation pipeline of the user's data
   (``keras_inception.data.calibration_images``), so the activation ranges are
-  those of the images the model will see.
+  those of the images the model will see. The ops of ``FLOAT_OPS`` (average
+  pooling) stay float32 so that LiteRT's XNNPACK delegate runs the whole graph
+  in one partition: this made int8 the fastest mode (docs/serving.md).
 
 The model takes pixels (decoding an image is the app's job, so no Select TF op
 is needed) and only builtin ops are allowed: a model that would need Select TF
@@ -19,7 +21,9 @@ Every export runs the converted model in the LiteRT interpreter
 (``ai_edge_litert``) and compares it with the Keras model before writing the
 file: float32 within 1e-4 (max abs difference of the outputs), float16 within
 1e-2 of the outputs' largest magnitude, and for ``dynamic``/``int8`` top-1
-agreement of at least 98% on held-out real images. The labels and the input
+agreement of at least 98% on the held-out real images that the float model
+decides (``keras_inception.export.parity``; a model with random weights decides
+none, and the report says the check could not test it). The labels and the input
 normalization go to a JSON file beside the ``.tflite`` (``sidecar_path``),
 with the model's SHA-256 so a reader can tell that the pair belongs together.
 Both are written atomically (temporary file, fsync, rename, with the mode the
@@ -38,16 +42,25 @@ import tensorflow as tf
 
 from keras_inception import atomic
 from keras_inception._extras import require
+from keras_inception.export import parity as parity_lib
 from keras_inception.export.source import SCALED_RANGE
 from keras_inception.export.source import load_source
 from keras_inception.export.source import resolve_class_names
-from keras_inception.export.source import to_probabilities
 
 MODES = ("float32", "float16", "dynamic", "int8")
+# Ops an ``int8`` model computes in float32. LiteRT's XNNPACK delegate (its
+# default CPU backend) has no quantized AVERAGE_POOL_2D: left in int8, each of
+# Inception-v3's nine 3x3 average pools runs in LiteRT's own kernel and cuts
+# the graph into ten XNNPACK partitions, which made full int8 slower than
+# dynamic-range quantization (benchmarks/bench_int8.py). In float32 between a
+# dequantize and a quantize, which XNNPACK takes, the whole graph is one
+# partition.
+FLOAT_OPS = ("AVERAGE_POOL_2D",)
 IO_TYPES = ("int8", "uint8")
 # The parity bounds of each mode: ``max_abs_diff`` of the outputs (logits or
 # probabilities, as the model gives them), ``max_rel_diff`` (the same divided
-# by the largest output magnitude), or ``top1_agreement`` with Keras. float16
+# by the largest output magnitude), or ``decided_top1_agreement`` with Keras
+# (``keras_inception.export.parity``). float16
 # rounds every weight to 11 significant bits, which moves the logits in
 # proportion to their scale (on the trained digits model of the tests: 0.035
 # absolute on logits up to 19, 0.011 on the probabilities), so its bound is
@@ -55,12 +68,9 @@ IO_TYPES = ("int8", "uint8")
 PARITY_BOUNDS = {
     "float32": ("max_abs_diff", 1e-4),
     "float16": ("max_rel_diff", 1e-2),
-    "dynamic": ("top1_agreement", 0.98),
-    "int8": ("top1_agreement", 0.98),
+    "dynamic": ("decided_top1_agreement", 0.98),
+    "int8": ("decided_top1_agreement", 0.98),
 }
-# Synthetic parity images when no real ones are given: enough to exercise
-# every op, few enough to run in seconds on a phone-sized model.
-NUM_SYNTHETIC_IMAGES = 8
 SIDECAR_FORMAT = "keras_inception.tflite/1"
 
 _FLEX_OP = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
@@ -116,6 +126,7 @@ def export_tflite(
     io_type="uint8",
     num_calibration_images=200,
     num_parity_images=100,
+    float_ops=FLOAT_OPS,
 ):
     """Converts a classifier to a ``.tflite`` file, checks it, writes it with its sidecar.
 
@@ -141,12 +152,16 @@ def export_tflite(
         num_calibration_images: images used to calibrate ``int8``, default
             200 (100-500 is the useful range).
         num_parity_images: held-out images for the parity check, default 100.
+        float_ops: TFLite op names an ``int8`` model computes in float32
+            (selective quantization), default ``FLOAT_OPS``; ``()`` quantizes
+            every op.
 
     Returns:
         A report dict: ``path``, ``sidecar``, ``mode``, ``size_bytes``, ``sha256``,
         ``float32_weight_bytes`` (4 bytes per parameter), ``input`` and
-        ``output`` (dtype, shape, quantization) and ``parity`` (figures, bound,
-        ``passed``; ``None`` without ``check_parity``).
+        ``output`` (dtype, shape, quantization), ``float_ops`` (the ops kept
+        in float32) and ``parity`` (figures, bound, ``passed``; ``None``
+        without ``check_parity``).
 
     Raises:
         ValueError: a bad argument, a model that needs Select TF ops, or a
@@ -167,10 +182,18 @@ def export_tflite(
     class_names = resolve_class_names(
         class_names if class_names is not None else source_names, meta["num_classes"]
     )
-    calibration, held_out = _calibration_sets(
-        calibration_data, meta, num_calibration_images, num_parity_images
+    calibration, held_out = parity_lib.image_sets(
+        calibration_data, meta, num_calibration_images, num_parity_images,
+        names=("num_calibration_images", "num_parity_images"),
     )
-    content = _convert(model, mode, calibration, io_type)
+    if not isinstance(float_ops, (list, tuple)) or not all(
+        isinstance(op, str) and op.isupper() for op in float_ops
+    ):
+        raise ValueError(
+            "`float_ops` must be a sequence of TFLite op names such as 'AVERAGE_POOL_2D'. "
+            f"Received: float_ops={float_ops!r}"
+        )
+    content = _convert(model, mode, calibration, io_type, tuple(float_ops))
     classifier = LiteRTClassifier(model_content=content)
     parity = None
     if check_parity:
@@ -180,9 +203,7 @@ def export_tflite(
         )
         if not parity["passed"]:
             raise ValueError(
-                f"The {mode} TFLite model fails its parity check with Keras: "
-                f"{parity['metric']}={parity[parity['metric']]:.6g}, bound "
-                f"{parity['bound']} on {parity['num_images']} {parity['images']} images; "
+                f"{parity_lib.failure_message(parity, f'The {mode} TFLite model')}; "
                 f"nothing was written. Received: mode={mode!r}"
             )
     report = {
@@ -194,6 +215,7 @@ def export_tflite(
         "float32_weight_bytes": 4 * model.count_params(),
         "input": _tensor_facts(classifier.input),
         "output": _tensor_facts(classifier.output),
+        "float_ops": list(float_ops) if mode == "int8" else [],
         "parity": parity,
     }
     directory = os.path.dirname(os.path.abspath(out_path))
@@ -215,86 +237,27 @@ def parity_check(
         classifier: a ``LiteRTClassifier`` of the converted model.
         mode: the conversion mode, which selects the bound (``PARITY_BOUNDS``).
         images: held-out float32 model inputs ``[n, H, W, 3]``; default
-            ``None``: ``NUM_SYNTHETIC_IMAGES`` seeded random images, on which
-            a top-1 bound is reported but not enforced (agreement on noise
-            says nothing about a trained model).
+            ``None``: seeded random images (``parity.synthetic_images``), on
+            which a top-1 bound is reported but not enforced (agreement on
+            noise says nothing about a trained model).
         output_kind: what the model outputs, ``"logits"`` (default) or
             ``"probabilities"`` (``meta["output"]`` of ``load_source``).
         input_range: the model's input range, default ``(-1, 1)``
             (``meta["input_range"]``), for the synthetic images.
 
     Returns:
-        A dict: ``max_abs_diff``, ``max_rel_diff``, ``max_abs_prob_diff``,
-        ``top1_agreement``, ``num_images``,
-        ``images`` (``"held-out"`` or ``"synthetic"``), ``metric``, ``bound``,
-        ``enforced`` and ``passed``.
+        The dict of ``parity.compare``.
     """
     real = images is not None and len(images) > 0
     if not real:
-        images = _synthetic_images(model.input_shape[1:], input_range)
-    expected = np.concatenate([
-        keras.ops.convert_to_numpy(model(images[i:i + 16], training=False))
-        for i in range(0, len(images), 16)
-    ])
+        images = parity_lib.synthetic_images(model.input_shape[1:], input_range)
+    expected = parity_lib.keras_outputs(model, images)
     got = np.concatenate([classifier(images[i:i + 1]) for i in range(len(images))])
     metric, bound = PARITY_BOUNDS[mode]
-    figures = {
-        "max_abs_diff": float(np.max(np.abs(got - expected))),
-        "max_rel_diff": float(np.max(np.abs(got - expected)) / np.max(np.abs(expected))),
-        "max_abs_prob_diff": float(np.max(np.abs(
-            to_probabilities(got, output_kind) - to_probabilities(expected, output_kind)
-        ))),
-        "top1_agreement": float(np.mean(np.argmax(got, -1) == np.argmax(expected, -1))),
-    }
-    enforced = real or metric != "top1_agreement"
-    if metric == "top1_agreement":
-        within = figures[metric] >= bound
-    else:
-        within = figures[metric] <= bound
-    return {
-        **figures,
-        "num_images": len(images),
-        "images": "held-out" if real else "synthetic",
-        "metric": metric,
-        "bound": bound,
-        "enforced": enforced,
-        "passed": within or not enforced,
-    }
+    return parity_lib.compare(expected, got, metric, bound, output_kind=output_kind, real=real)
 
 
-def _calibration_sets(calibration_data, meta, num_calibration_images, num_parity_images):
-    """``(calibration images, held-out images)`` as float32 arrays, or ``None``s."""
-    for arg, value in (("num_calibration_images", num_calibration_images),
-                       ("num_parity_images", num_parity_images)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"`{arg}` must be a non-negative integer. Received: {arg}={value!r}")
-    if calibration_data is None:
-        return None, None
-    wanted = num_calibration_images + num_parity_images
-    if isinstance(calibration_data, (str, os.PathLike)):
-        from keras_inception import data
-
-        batches = data.calibration_images(
-            os.fspath(calibration_data), tuple(meta["image_size"]), num_images=wanted,
-            scale=tuple(meta["input_range"]) == SCALED_RANGE, batch_size=32,
-        )
-    else:
-        batches = calibration_data
-    images = []
-    for batch in batches:
-        images.extend(np.asarray(batch, dtype=np.float32))
-        if len(images) >= wanted:
-            break
-    if not images:
-        raise ValueError(
-            "The calibration data holds no images. "
-            f"Received: calibration_data={calibration_data!r}"
-        )
-    images = np.stack(images[:wanted])
-    return images[:num_calibration_images], images[num_calibration_images:]
-
-
-def _convert(model, mode, calibration, io_type):
+def _convert(model, mode, calibration, io_type, float_ops):
     # A concrete function without a trackable object makes the converter
     # freeze the variables into constants directly: several times faster than
     # ``from_keras_model``, which writes and reloads a SavedModel first.
@@ -310,15 +273,32 @@ def _convert(model, mode, calibration, io_type):
         converter.target_spec.supported_types = [tf.float16]
     if mode == "int8":
         converter.representative_dataset = lambda: ([image[None]] for image in calibration)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.as_dtype(io_type)
-        converter.inference_output_type = tf.as_dtype(io_type)
-    return _run_converter(converter, model.name)
+    if mode != "int8" or not float_ops:
+        if mode == "int8":
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.as_dtype(io_type)
+            converter.inference_output_type = tf.as_dtype(io_type)
+        return _run_converter(converter.convert, model.name)
+    # Selective quantization, TensorFlow's documented use of its quantization
+    # debugger: FLOAT_OPS stay float32 between a dequantize and a quantize.
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter,
+        debug_dataset=lambda: ([image[None]] for image in calibration[:1]),
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops)),
+    )
+    content = _run_converter(debugger.get_nondebug_quantized_model, model.name)
+    # The debugger leaves float32 input and output around the integer graph;
+    # the converter's own step for ``inference_input_type`` makes them integer.
+    # It has no public name, so TensorFlow's module path is used directly.
+    from tensorflow.lite.python.util import modify_model_io_type
+
+    io_dtype = tf.as_dtype(io_type)
+    return modify_model_io_type(content, io_dtype, io_dtype)
 
 
-def _run_converter(converter, model_name):
+def _run_converter(convert, model_name):
     try:
-        return converter.convert()
+        return convert()
     except Exception as error:
         flex_ops = sorted(set(_FLEX_OP.findall(str(error))))
         if not flex_ops:
@@ -328,11 +308,6 @@ def _run_converter(converter, model_name):
             f"({', '.join(flex_ops)}); builtin ops only are allowed, so replace "
             f"the layers using them. Received: model={model_name!r}"
         ) from error
-
-
-def _synthetic_images(image_shape, input_range):
-    rng = np.random.default_rng(0)
-    return rng.uniform(*input_range, (NUM_SYNTHETIC_IMAGES, *image_shape)).astype(np.float32)
 
 
 def _quantize(values, details):
@@ -391,6 +366,7 @@ def _sidecar(meta, mode, class_names, report):
             "layout": "NHWC",
         },
         "output": {**report["output"], "kind": meta["output"]},
+        "float_ops": report["float_ops"],
         "parity": report["parity"],
         "tensorflow_version": tf.__version__,
         "keras_inception_version": __version__,
