@@ -28,6 +28,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hostinfo  # noqa: E402
 
+from keras_inception import atomic  # noqa: E402
+
 RESOLUTIONS = (299, 151, 79)
 # Szegedy et al. 2016, Table 2: single-frame ImageNet top-1 of each receptive field.
 PAPER_TOP1 = {299: 76.6, 151: 76.4, 79: 75.2}
@@ -46,9 +48,9 @@ def train_one(resolution, *, epochs, depth_multiplier, batch_size, seed, run_dir
         depth_multiplier=depth_multiplier, epochs=epochs, batch_size=batch_size, seed=seed,
         precision="float32", export=False, resume=False, run_dir=run_dir, verbose=2,
     )
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     result = training.train(config)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
     macs = keras_inception.model_macs(result.model)
     keras.backend.clear_session()
     full = keras_inception.model_macs(keras_inception.InceptionV3(input_resolution=resolution))
@@ -57,6 +59,7 @@ def train_one(resolution, *, epochs, depth_multiplier, batch_size, seed, run_dir
         "val_top1": result.metrics["accuracy"],
         "best": result.best,
         "wall_s": wall,
+        "cpu_s": cpu,
         "macs": macs,
         "macs_full_width": full,
         "params": result.model.count_params(),
@@ -71,10 +74,11 @@ def table(rows, *, epochs, depth_multiplier):
     reference = next(r for r in rows if r["input_resolution"] == 299)
     lines = [
         f"| receptive field = input | stem | digits val. top-1 (here, {epochs} epochs, "
-        f"width ×{depth_multiplier}) | best epoch's top-1 | training wall time | "
+        f"width ×{depth_multiplier}) | best epoch's top-1 | training wall time | training CPU "
+        "time | "
         f"multiply-adds / image (width ×{depth_multiplier}) | multiply-adds / image (full "
         "width) | vs 299 | ImageNet top-1 (**paper**, Table 2) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     stems = {299: "stride 2, max-pool", 151: "stride 1, max-pool", 79: "stride 1, no pool"}
     for r in rows:
@@ -82,7 +86,7 @@ def table(rows, *, epochs, depth_multiplier):
         lines.append(
             f"| {res}×{res} | {stems[res]} | {100 * r['val_top1']:.1f} % | "
             f"{100 * r['best']['accuracy']:.1f} % (epoch {r['best']['epoch']}) | "
-            f"{r['wall_s'] / 60:.1f} min | {r['macs'] / 1e9:.3f} G | "
+            f"{r['wall_s'] / 60:.1f} min | {r['cpu_s'] / 60:.1f} min | {r['macs'] / 1e9:.3f} G | "
             f"{r['macs_full_width'] / 1e9:.3f} G | "
             f"{100 * (r['macs_full_width'] / reference['macs_full_width'] - 1):+.1f} % | "
             f"{PAPER_TOP1[res]} % |"
@@ -108,8 +112,7 @@ def main(argv=None):
                    batch_size=args.batch_size, seed=args.seed)
     if args.child is not None:
         row = train_one(args.child, run_dir=args.run_dir, **options)
-        with open(args.child_out, "w", encoding="utf-8") as f:
-            json.dump(row, f)
+        atomic.write_json(args.child_out, row)
         return 0
 
     facts = hostinfo.host()
@@ -137,8 +140,7 @@ def main(argv=None):
           + ("" if len(choices) == 1 else " (WARNING: the runs' choices differ)"))
     print(table(rows, epochs=args.epochs, depth_multiplier=args.depth_multiplier))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"host": facts, "options": options, "rows": rows}, f, indent=2)
+        atomic.write_json(args.json, {"host": facts, "options": options, "rows": rows})
     return 0
 
 

@@ -157,6 +157,7 @@ def compare(tflite_path, keras_model, meta, source, config, num_test, batch_size
 def main(argv=None):
     args = parse_args(argv)
     from keras_inception import export
+    from keras_inception.export import parity as export_parity
 
     with tempfile.TemporaryDirectory() as scratch:
         source = args.source
@@ -182,7 +183,8 @@ def main(argv=None):
             f"({report['size_bytes'] / report['float32_weight_bytes']:.0%} of the float32 weights)"
         )
         print(f"export parity check: top-1 agreement {parity['top1_agreement']:.1%} on "
-              f"{parity['num_images']} {parity['images']} images (bound {parity['bound']:.0%})")
+              f"{parity['num_images']} {parity['images']} images")
+        print(f"  {export_parity.describe(parity)}")
         print(f"labels and input normalization: {report['sidecar']}")
 
         figures = compare(out, model, meta, source, config, args.num_test_images)

@@ -43,12 +43,16 @@ def tiny_model(tmp_path_factory):
     return folder
 
 
-def test_tflite_export_shows_only_its_summary(tiny_model):
-    result = cli("export", "tiny.keras", "--format", "tflite", "--out", "quiet.tflite",
-                 cwd=tiny_model)
+@pytest.mark.parametrize("mode", ["float32", "int8"])
+def test_tflite_export_shows_only_its_summary(tiny_model, mode):
+    # int8 also runs the calibration and TensorFlow's quantization debugger,
+    # whose deprecation and calibration warnings are TensorFlow's, not the user's.
+    extra = ["--calibration-data", "digits", "--num-calibration-images", "20"] * (mode == "int8")
+    result = cli("export", "tiny.keras", "--format", "tflite", "--mode", mode,
+                 "--out", f"quiet_{mode}.tflite", *extra, cwd=tiny_model)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    assert "TFLite float32 model written to quiet.tflite" in result.stdout
+    assert f"TFLite {mode} model written to quiet_{mode}.tflite" in result.stdout
     assert "parity vs Keras" in result.stdout
 
 

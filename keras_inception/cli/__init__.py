@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import importlib
 import logging
+import warnings
 import os
 import sys
 
@@ -85,13 +86,18 @@ def quiet_tensorflow():
     ``sys.stderr`` writes to it, ``sys.stderr`` is rebound to a duplicate of
     the original, so this command's errors, warnings and tracebacks are
     still shown. The ``tensorflow`` and ``absl`` Python loggers are raised to
-    ERROR. Everything is restored on exit.
+    ERROR, and the Python warnings TensorFlow and LiteRT issue from their own
+    modules (deprecation notices, the converter's remarks) are ignored.
+    Everything is restored on exit.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # also for child processes
     loggers = {name: logging.getLogger(name) for name in ("tensorflow", "absl")}
     levels = {name: logger.level for name, logger in loggers.items()}
     for logger in loggers.values():
         logger.setLevel(logging.ERROR)
+    caught = warnings.catch_warnings()
+    caught.__enter__()
+    warnings.filterwarnings("ignore", module=r"(tensorflow|ai_edge_litert)(\.|$)")
     python_stderr = sys.stderr
     python_stderr.flush()
     original = os.dup(2)
@@ -117,6 +123,7 @@ def quiet_tensorflow():
         os.close(original)
         for name, logger in loggers.items():
             logger.setLevel(levels[name])
+        caught.__exit__(None, None, None)
 
 
 def main(argv=None):

@@ -173,7 +173,7 @@ def describe(parity):
     """One line: the figures and the verdict of a ``compare`` result."""
     agreement = parity["decided_top1_agreement"]
     line = (
-        f"parity on {parity['num_images']} {parity['images']} images: max abs diff "
+        f"parity vs Keras on {parity['num_images']} {parity['images']} images: max abs diff "
         f"{parity['max_abs_diff']:.3g}, top-1 agreement {parity['top1_agreement']:.1%} "
         f"(on the {parity['num_decided']} decided: "
         f"{'-' if agreement is None else f'{agreement:.1%}'}); "
