@@ -100,7 +100,8 @@ def main(argv=None):
     parser.add_argument("--depth-multiplier", type=float, default=0.25,
                         help="width of the three networks (default 0.25)")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
-    parser.add_argument("--seed", type=int, default=1337, help="seed of all three runs (default 1337)")
+    parser.add_argument("--seed", type=int, default=1337,
+                        help="seed of all three runs (default 1337)")
     parser.add_argument("--resolutions", type=int, nargs="+", default=list(RESOLUTIONS),
                         choices=RESOLUTIONS, help="stems to train (default all three)")
     parser.add_argument("--json", help="also write the figures to this JSON file")

@@ -69,7 +69,8 @@ def export_goals(rows, *, amx, goals=EXPORT_GOALS):
     speed = {(row["form"], row["batch_size"]): row["images_per_second"] for row in rows}
     results = []
     for form, batch, other, target, needs_amx in goals:
-        goal = f"{form} >= {target:g}x {other} at batch {batch}" + (" (AMX hosts)" if needs_amx else "")
+        goal = f"{form} >= {target:g}x {other} at batch {batch}"
+        goal += " (AMX hosts)" if needs_amx else ""
         if (form, batch) not in speed or (other, batch) not in speed:
             results.append({"goal": goal, "ratio": None, "met": None, "note": "not measured"})
             continue

@@ -167,7 +167,7 @@ def _inbound_layer_names(layer_config):
 
 
 def _output_layer_names(output_layers):
-    """The layer names of a Functional config's ``output_layers`` (``[name, node, index]`` entries)."""
+    """The layer names of a Functional config's ``output_layers`` (``[name, node, index]``)."""
     if isinstance(output_layers, dict):
         return [name for value in output_layers.values() for name in _output_layer_names(value)]
     if output_layers and isinstance(output_layers[0], str):

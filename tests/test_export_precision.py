@@ -1,4 +1,4 @@
-"""Serving graphs: batch norm folded into the convs, bfloat16 SavedModels, the decision-parity check.
+"""Serving graphs: batch norm folded into the convs, bfloat16 SavedModels, decision parity.
 
 The bfloat16 checks run on the trained digits model of ``export_support`` and
 read the exported SavedModel back through its signature, so they measure the
@@ -97,7 +97,7 @@ def test_bfloat16_copy_computes_in_bfloat16_with_float32_in_and_out():
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
-    """The trained digits run, its Keras model and held-out images none of the exports calibrate on."""
+    """The trained digits run, its Keras model, and held-out images no export calibrates on."""
     run = support.digits_run(tmp_path_factory)
     model = keras.saving.load_model(run / "best.keras")
     held_out = np.concatenate(support.calibration_stream())[support.NUM_CALIBRATION_IMAGES:]

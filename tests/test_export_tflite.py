@@ -193,7 +193,8 @@ def test_tflite_and_sidecar_are_published_atomically_with_the_umask(tmp_path, mo
     for path in (out, tmp_path / "m.tflite.json"):
         assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
     sidecar = json.loads((tmp_path / "m.tflite.json").read_text())
-    assert sidecar["model_sha256"] == report["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    assert sidecar["model_sha256"] == report["sha256"] == digest
     assert trace.read_text().split() == [
         "export.tflite_temp_written", "export.tflite_before_rename",
         "export.tflite_sidecar_temp_written", "export.tflite_sidecar_before_rename",

@@ -15,9 +15,9 @@ import argparse
 import contextlib
 import importlib
 import logging
-import warnings
 import os
 import sys
+import warnings
 
 from keras_inception._extras import MissingExtraError
 

@@ -7,25 +7,24 @@
                          calibration_data="photos/")
 """
 
-from keras_inception.inference import PRECISIONS, fold_batch_norm, serving_copy
-from keras_inception.export.saved_model import (
-    META_FILE,
-    SIGNATURE_BYTES,
-    SIGNATURE_PIXELS,
-    SIGNATURE_PIXELS_UINT8,
-    ServingModule,
-    export_saved_model,
-)
-from keras_inception.export.serving_config import model_versions, write_serving_config
+from keras_inception.export.saved_model import META_FILE
+from keras_inception.export.saved_model import SIGNATURE_BYTES
+from keras_inception.export.saved_model import SIGNATURE_PIXELS
+from keras_inception.export.saved_model import SIGNATURE_PIXELS_UINT8
+from keras_inception.export.saved_model import ServingModule
+from keras_inception.export.saved_model import export_saved_model
+from keras_inception.export.serving_config import model_versions
+from keras_inception.export.serving_config import write_serving_config
 from keras_inception.export.source import load_source
-from keras_inception.export.tflite import (
-    FLOAT_OPS,
-    MODES,
-    LiteRTClassifier,
-    export_tflite,
-    parity_check,
-    sidecar_path,
-)
+from keras_inception.export.tflite import FLOAT_OPS
+from keras_inception.export.tflite import MODES
+from keras_inception.export.tflite import LiteRTClassifier
+from keras_inception.export.tflite import export_tflite
+from keras_inception.export.tflite import parity_check
+from keras_inception.export.tflite import sidecar_path
+from keras_inception.inference import PRECISIONS
+from keras_inception.inference import fold_batch_norm
+from keras_inception.inference import serving_copy
 
 __all__ = [
     "FLOAT_OPS",

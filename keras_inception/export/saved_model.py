@@ -48,9 +48,9 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from keras_inception import atomic
 from keras_inception import faults
 from keras_inception import image_header
-from keras_inception import atomic
 from keras_inception import inference
 from keras_inception.export import parity as parity_lib
 from keras_inception.export import serving_config

@@ -8,8 +8,8 @@ shows the ``docker run tensorflow/serving`` command that uses them.
 import os
 import re
 
-from keras_inception import faults
 from keras_inception import atomic
+from keras_inception import faults
 
 MODELS_CONFIG = "models.config"
 BATCHING_PARAMETERS = "batching_parameters.txt"

@@ -36,7 +36,6 @@ import hashlib
 import os
 import re
 
-import keras
 import numpy as np
 import tensorflow as tf
 
