@@ -127,9 +127,10 @@ def test_ensemble_of_a_model_with_itself_equals_the_model():
 def test_ensemble_of_different_input_sizes_averages_probabilities():
     small, large = conv_classifier(24, seed=1), conv_classifier(32, seed=2)
     data = (flat_images([RED, GREEN, (10.0, 200.0, 90.0)], (48, 40)), [0, 1, 2])
-    run = lambda models: evaluate(  # noqa: E731
-        models, data, crops=10, keep_probabilities=True, verbose=0
-    ).probabilities
+
+    def run(models):
+        return evaluate(models, data, crops=10, keep_probabilities=True, verbose=0).probabilities
+
     ensemble = run([small, large])
     np.testing.assert_allclose(ensemble, (run(small) + run(large)) / 2, rtol=1e-5, atol=1e-7)
     assert not np.allclose(run(small), run(large))

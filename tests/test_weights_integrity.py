@@ -142,7 +142,9 @@ def test_truncated_download_is_not_pinned(home, tmp_path, slim_record):  # noqa:
 
 
 def test_downloads_and_converted_files_are_atomic_and_follow_the_umask(
-    home, tmp_path, monkeypatch,  # noqa: F811
+    home,  # noqa: F811
+    tmp_path,
+    monkeypatch,
 ):
     models = home / "models"
     models.mkdir()
