@@ -10,9 +10,12 @@ from PIL import Image
 
 from keras_inception import export
 from keras_inception.evaluation import evaluate
-from keras_inception.loading import load_classifier, saved_model_path
+from keras_inception.loading import load_classifier
+from keras_inception.loading import saved_model_path
 from keras_inception.predict import predict_files
-from test_evaluation import IMAGES, LABELS, colour_classifier
+from test_evaluation import IMAGES
+from test_evaluation import LABELS
+from test_evaluation import colour_classifier
 
 # One flat image per class of ``colour_classifier``: +R, +G, +B, -R, -G, -B.
 COLOURS = [(255, 128, 128), (128, 255, 128), (128, 128, 255),
