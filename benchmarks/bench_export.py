@@ -42,11 +42,11 @@ from PIL import Image  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import goals  # noqa: E402
-import hostinfo  # noqa: E402
 
 import keras_inception  # noqa: E402
 from keras_inception import atomic  # noqa: E402
 from keras_inception import export  # noqa: E402
+from keras_inception import hostinfo  # noqa: E402
 from keras_inception import precision  # noqa: E402
 
 TFLITE_MODES = ("float32", "float16", "dynamic", "int8")

@@ -11,11 +11,13 @@ their ratios to ``import keras`` are printed, and written as JSON with
 """
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
+
+from keras_inception import atomic
+from keras_inception import hostinfo
 
 STATEMENTS = {
     "import keras": "import keras",
@@ -62,14 +64,16 @@ def main(argv=None):
     parser.add_argument("--backend", default="tensorflow", help="KERAS_BACKEND (default tensorflow)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
+    # hostinfo imports neither Keras nor TensorFlow, so it cannot warm the children's imports.
+    print(hostinfo.describe(), flush=True)
     report = measure(args.rounds, args.backend)
+    report["host"] = hostinfo.host()
     print(f"backend {report['backend']}, {report['rounds']} interleaved rounds, medians:")
     for name, median in report["median_s"].items():
         ratio = report["ratio_to_import_keras"][name]
         print(f"  {name:<30} {median * 1000:9.1f} ms   {ratio:6.3f} x import keras")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
+        atomic.write_json(args.json, report)
     return 0
 
 

@@ -27,7 +27,6 @@ import argparse
 import collections
 import os
 import statistics
-import sys
 import tempfile
 import time
 
@@ -38,13 +37,11 @@ import tensorflow as tf  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 from ai_edge_litert.interpreter import OpResolverType  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import hostinfo  # noqa: E402
-
 import keras_inception  # noqa: E402
 from keras_inception import atomic  # noqa: E402
 from keras_inception import data  # noqa: E402
 from keras_inception import export  # noqa: E402
+from keras_inception import hostinfo  # noqa: E402
 
 
 def parse_args(argv=None):

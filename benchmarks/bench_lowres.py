@@ -25,10 +25,8 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import hostinfo  # noqa: E402
-
-from keras_inception import atomic  # noqa: E402
+from keras_inception import atomic
+from keras_inception import hostinfo
 
 RESOLUTIONS = (299, 151, 79)
 # Szegedy et al. 2016, Table 2: single-frame ImageNet top-1 of each receptive field.

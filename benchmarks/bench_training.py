@@ -35,8 +35,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import hostinfo  # noqa: E402
+from keras_inception import hostinfo
 
 # name: (implementation, precision, jit_compile, steps_per_execution, onednn_amp)
 VARIANTS = {

@@ -15,14 +15,14 @@ goals and with a CPU's multiply-add peak is worked out in ``benchmarks/``
 """
 
 import contextlib
-import os
-import platform
 import statistics
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from keras_inception import hostinfo
 
 # Networks that keras.applications also has: our registry name -> its builder.
 KERAS_APPLICATIONS = {
@@ -32,19 +32,6 @@ KERAS_APPLICATIONS = {
 MODES = ("float32", "bfloat16", "xla")
 OURS = "keras_inception"
 THEIRS = "keras_applications"
-def _cpu():
-    """The CPU's name (``/proc/cpuinfo``, else ``platform``) and the cores this process may use."""
-    name = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                name = value.strip()
-                break
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"name": name, "cores": cores}
-
-
 @contextlib.contextmanager
 def dtype_policy(name):
     """Builds layers under the Keras dtype policy ``name``; restores the previous one."""
@@ -225,9 +212,7 @@ def benchmark_model(
             "batch_sizes": list(batch_sizes), "repeats": repeats, "warmup": warmup,
             "modes": list(modes), "train_batch_size": train_batch_size,
         },
-        "cpu": _cpu(),
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
-                     "python": platform.python_version()},
+        "host": hostinfo.host(),
         "libraries": results,
     }
     if THEIRS in results:
@@ -262,9 +247,10 @@ def format_report(report):
     libraries = report["libraries"]
     ours = libraries[OURS]
     lines = [
+        hostinfo.describe(report["host"]),
         f"{report['model']} at {report['input_size']}px "
-        f"(depth multiplier {report['depth_multiplier']:g}) on {report['cpu']['name']}, "
-        f"{report['cpu']['cores']} cores; median of {report['settings']['repeats']} runs",
+        f"(depth multiplier {report['depth_multiplier']:g}); "
+        f"median of {report['settings']['repeats']} runs",
         f"{'':<20}" + "".join(f"{library:>22}" for library in libraries)
         + ("" if len(libraries) == 1 else f"{'ratio':>9}"),
     ]

@@ -17,20 +17,10 @@ import os
 
 import tensorflow as tf
 
+from keras_inception import hostinfo
+
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 AUTO = "auto"
-
-
-def cpu_flags(cpuinfo="/proc/cpuinfo"):
-    """The CPU feature flags of this machine (empty where ``/proc/cpuinfo`` is missing)."""
-    try:
-        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith(("flags", "Features")):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def detect(*, flags=None, gpus=None, tpus=None):
@@ -61,7 +51,7 @@ def detect(*, flags=None, gpus=None, tpus=None):
                 f"GPU {name} (compute capability {version}): float16 tensor cores, no bf16"
             )
         return "float32", f"GPU {name} (compute capability {version}): no tensor cores"
-    flags = cpu_flags() if flags is None else set(flags)
+    flags = hostinfo.cpu_flags() if flags is None else set(flags)
     if "amx_bf16" in flags:
         return "mixed_bfloat16", "CPU with AMX (amx_bf16): bf16 matrix units"
     if "avx512_bf16" in flags:

@@ -7,6 +7,7 @@ import pytest
 
 import keras_inception
 from keras_inception import benchmark
+from keras_inception import hostinfo
 from keras_inception.cli import main
 from tool_support import load_tool
 
@@ -98,9 +99,12 @@ def test_side_by_side_with_keras_applications():
         assert report["ratios"]["bfloat16_vs_keras_float32"][batch] == pytest.approx(bf16)
     # The library reports measurements; goals and peaks are the benchmarks' business.
     assert not {"goals", "peak_fraction"} & set(report)
-    assert set(report["cpu"]) == {"name", "cores"}
+    assert report["host"]["cores"] >= 1 and set(report["host"]["features"]) == set(
+        hostinfo.FEATURES)
     text = benchmark.format_report(report)
     assert "keras_applications" in text and "float32 b2 img/s" in text and "goal" not in text
+    # The figures come with the host they were measured on.
+    assert text.startswith("host: ") and "cpu features: " in text
     table = benchmark.markdown_table([report])
     rate = ours["inference"]["bfloat16"]["2"]["images_per_second"]
     assert f"| inception_v3 | 75 | bfloat16 | 2 | {rate:.2f} |" in table
@@ -137,3 +141,27 @@ def test_bad_arguments():
         benchmark.benchmark_model("inception_v3", batch_sizes=(0,))
     with pytest.raises(ValueError, match="Unknown model"):
         benchmark.benchmark_model("resnet50")
+
+
+def test_host_facts_read_the_cpu_flags(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nmodel name\t: Test CPU 9000\n"
+        "flags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile amx_bf16 amx_int8\n"
+    )
+    assert hostinfo.cpu(cpuinfo) == (
+        "Test CPU 9000", {"fpu", "avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16",
+                          "amx_int8"},
+    )
+    assert hostinfo.cpu_flags(tmp_path / "missing") == set()
+    facts = {
+        "cpu": "Test CPU 9000", "cores": 2, "amx": True, "load_average": [5.0, 4.0, 3.0],
+        "features": {f: f in ("avx2", "amx_bf16") for f in hostinfo.FEATURES},
+        "versions": {"tensorflow": "2.21.0", "ai-edge-litert": None},
+    }
+    text = hostinfo.describe(facts)
+    assert "host: Test CPU 9000, 2 cores, load average 5.00 4.00 3.00" in text
+    assert "cpu features: avx2 amx_bf16 (absent: " in text and "avx512_vnni" in text
+    assert "versions: tensorflow 2.21.0" in text and "ai-edge-litert" not in text
+    assert "WARNING: load average 5.0 on 2 cores" in text
+    assert "WARNING" not in hostinfo.describe({**facts, "load_average": [1.5, 1.0, 1.0]})

@@ -12,6 +12,7 @@ from PIL import Image
 from PIL import ImageDraw
 
 import keras_inception
+from keras_inception import hostinfo
 from keras_inception import precision
 from keras_inception import training
 from keras_inception.data import auto
@@ -77,7 +78,7 @@ def test_auto_precision_follows_the_matrix_units(kwargs, expected):
 
 def test_auto_precision_on_this_host_matches_its_cpu_flags():
     policy, _ = precision.resolve("auto")
-    flags = precision.cpu_flags()
+    flags = hostinfo.cpu_flags()
     assert policy == ("mixed_bfloat16" if "amx_bf16" in flags else "float32")
     assert precision.resolve("float32") == ("float32", "set by the user")
     with pytest.raises(ValueError, match="Received: precision='fp8'"):
