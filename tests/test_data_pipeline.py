@@ -13,6 +13,7 @@ from data_fixtures import _fresh_keras_state  # noqa: F401
 from data_fixtures import make_tree
 from keras_inception import data
 from keras_inception.data import pipeline
+from keras_inception.data import preprocessing
 from keras_inception.data import sources
 
 AutoShard = tf.data.experimental.AutoShardPolicy
@@ -81,6 +82,45 @@ def test_training_is_reproducible_with_a_seed_and_varies_by_epoch(tree):
     ds = build(5)
     epoch_1, epoch_2 = epoch(ds), epoch(ds)
     assert not np.allclose(epoch_1[0], epoch_2[0])
+
+
+def test_color_in_model_leaves_only_the_colour_out(tree, monkeypatch):
+    def epoch_of(**fields):
+        ds, info = data.build_dataset(data.DataConfig(
+            tree, image_size=16, batch_size=6, seed=3, deterministic=True, validation_split=0,
+            **fields,
+        ))
+        return epoch(ds)[0], info
+
+    deferred, info = epoch_of(color_in_model=True)
+    assert info.color_in_model == "full"
+    monkeypatch.setitem(
+        preprocessing.AUGMENTATIONS, "inception", preprocessing.Augmentation(color=None)
+    )
+    np.testing.assert_array_equal(deferred, epoch_of()[0])
+    assert epoch_of(augment="mild", color_in_model=True)[1].color_in_model is None
+    _, val_info = data.build_dataset(data.DataConfig(
+        tree, split="validation", image_size=16, batch_size=6, color_in_model=True,
+    ))
+    assert val_info.color_in_model is None
+
+
+def test_tf_data_options_are_set_for_speed(tree):
+    train, _ = data.build_dataset(data.DataConfig(tree, image_size=16, batch_size=4))
+    val, _ = data.build_dataset(data.DataConfig(
+        tree, split="validation", image_size=16, batch_size=4
+    ))
+    for ds, training in ((train, True), (val, False)):
+        options = ds.options()
+        assert options.threading.private_threadpool_size == 0  # sized to the host's cores
+        assert options.threading.max_intra_op_parallelism == 1
+        assert options.experimental_optimization.map_fusion
+        assert options.experimental_slack == training
+        assert options.autotune.ram_budget == 256 << 20  # 16 small batches, raised to the floor
+    # 16 batches of 32 images of 299 x 299 x 3 float32 pixels: 549 MB.
+    batch_bytes = 32 * 299 * 299 * 3 * 4
+    settings = pipeline.performance_settings(batch_bytes, training=True)
+    assert settings["autotune.ram_budget"] == 16 * batch_bytes
 
 
 def test_digits_is_a_source_like_any_other():
@@ -300,6 +340,7 @@ DATA_INVALID = [
     ({"source": ""}, "source=''"),
     ({"image_size": (16,)}, r"image_size=\(16,\)"),
     ({"cutmix": float("nan")}, "cutmix=nan"),
+    ({"color_in_model": 1}, "color_in_model=1"),
 ]
 
 

@@ -2,6 +2,7 @@
 
 import io
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -172,6 +173,160 @@ def test_fast_colour_mode_keeps_hue_and_full_mode_changes_it():
 def test_distort_color_rejects_unknown_mode():
     with pytest.raises(ValueError, match="Received: mode='sepia'"):
         data.distort_color(tf.zeros((2, 2, 3)), mode="sepia")
+    with pytest.raises(ValueError, match="Received: mode='sepia'"):
+        data.distort_color_batch(tf.zeros((1, 2, 2, 3)), mode="sepia")
+    with pytest.raises(ValueError, match=r"Received: images.shape=\(2, 2, 3\)"):
+        data.distort_color_batch(tf.zeros((2, 2, 3)))
+
+
+# ------------------------------------- colour: TF-slim's op by op, per image, per batch
+
+
+def slim_distort_color(image, seed):
+    """TF-slim's ``distort_color`` (not fast mode) with TensorFlow's stateless ops.
+
+    The reference: the ranges and the four orders are written out here, not
+    read from the library, so a change to either there fails the tests below.
+    """
+    seeds = tf.random.experimental.stateless_split(tf.constant(seed, tf.int64), num=5)
+    ops = {
+        "b": lambda x: tf.image.stateless_random_brightness(x, 32.0 / 255.0, seeds[0]),
+        "s": lambda x: tf.image.stateless_random_saturation(x, 0.5, 1.5, seeds[1]),
+        "h": lambda x: tf.image.stateless_random_hue(x, 0.2, seeds[2]),
+        "c": lambda x: tf.image.stateless_random_contrast(x, 0.5, 1.5, seeds[3]),
+    }
+    orders = ("bshc", "sbch", "chbs", "hscb")
+    choice = tf.random.stateless_uniform([], seeds[4], 0, len(orders), tf.int32)
+    x = image
+    for op in orders[int(choice)]:
+        x = ops[op](x)
+    return tf.clip_by_value(x, 0.0, 1.0)
+
+
+def colour_test_images():
+    """A smooth colour image, and one whose extremes clip and go negative under brightness."""
+    rng = np.random.default_rng(3)
+    smooth = tf.image.resize(rng.uniform(0.1, 0.9, (1, 3, 3, 3)), (9, 11), method="bicubic")[0]
+    extremes = rng.choice([0.0, 0.02, 0.5, 0.98, 1.0], (9, 11, 3))
+    return [tf.clip_by_value(tf.cast(smooth, tf.float32), 0, 1), tf.constant(extremes, tf.float32)]
+
+
+def test_distort_color_is_tf_slims_seed_for_seed():
+    for image in colour_test_images():
+        for seed in range(24):
+            np.testing.assert_allclose(
+                data.distort_color(image, seed=[seed, 9]).numpy(),
+                slim_distort_color(image, [seed, 9]).numpy(), atol=1e-6,
+            )
+
+
+def test_batch_colour_is_the_per_image_colour_given_the_same_draws():
+    # The vectorized closed forms against tf.image's kernels, for every order,
+    # on pixels pushed below 0 and above 1 between the ops.
+    images = tf.stack(colour_test_images() * 16)
+    draws = preprocessing._color_parameters(tf.constant([4, 2], tf.int64), "full", [32])
+    assert set(draws["order"].numpy()) == {0, 1, 2, 3}
+    batch = preprocessing._distort_color_vectorized(images, draws, "full").numpy()
+    for i in range(32):
+        one = {name: value[i] for name, value in draws.items()}
+        np.testing.assert_allclose(
+            batch[i], preprocessing._distort_color(images[i], one, "full", 1.0).numpy(), atol=3e-6
+        )
+
+
+def ks_statistic(a, b):
+    """The two-sample Kolmogorov-Smirnov statistic of two 1-D samples."""
+    a, b = np.sort(a), np.sort(b)
+    grid = np.concatenate([a, b])
+    cdf_a = np.searchsorted(a, grid, side="right") / len(a)
+    cdf_b = np.searchsorted(b, grid, side="right") / len(b)
+    return np.abs(cdf_a - cdf_b).max()
+
+
+# Two greys and two colours: each statistic below follows one distortion.
+PROBE = np.array(
+    [[[0.3, 0.3, 0.3], [0.7, 0.7, 0.7]], [[0.6, 0.35, 0.3], [0.25, 0.4, 0.55]]], np.float32
+)
+
+
+def colour_statistics(images):
+    """Per-image statistics of distorted ``PROBE`` images, ``{name: [n]}``."""
+    images = np.asarray(images)
+    grey_low, grey_high, colour = images[:, 0, 0], images[:, 0, 1], images[:, 1, 0]
+    spread = (grey_high - grey_low).mean(-1)
+    hue = tf.image.rgb_to_hsv(colour).numpy()[:, 0] - tf.image.rgb_to_hsv(PROBE[1, 0]).numpy()[0]
+    return {
+        "brightness (grey level)": (grey_low + grey_high).mean(-1),
+        "contrast (grey spread)": spread,
+        "hue shift": (hue + 0.5) % 1.0 - 0.5,
+        "saturation (chroma / spread)": (colour.max(-1) - colour.min(-1)) / spread,
+        "value": images.max(-1).mean((1, 2)),
+    }
+
+
+def differing_statistics(reference, other, alpha=1e-3):
+    """Names of the statistics whose distributions a KS test at ``alpha`` tells apart."""
+    n, m = len(next(iter(reference.values()))), len(next(iter(other.values())))
+    critical = np.sqrt(-np.log(alpha / 2) / 2) * np.sqrt((n + m) / (n * m))
+    return [name for name in reference if ks_statistic(reference[name], other[name]) > critical]
+
+
+@pytest.fixture(scope="module")
+def slim_statistics():
+    """The reference: 2000 draws of TF-slim's op-by-op distortion of ``PROBE``."""
+    return colour_statistics([slim_distort_color(PROBE, [seed, 1]) for seed in range(2000)])
+
+
+def test_training_and_batch_colour_draw_tf_slims_distribution(slim_statistics):
+    probes = tf.constant(np.repeat(PROBE[None], 2000, axis=0))
+    batch = data.distort_color_batch(probes, seed=7)
+    assert differing_statistics(slim_statistics, colour_statistics(batch)) == []
+    train = tf.function(lambda seed: data.preprocess_for_train(
+        PROBE * 255.0, 2, 2, seed=seed, crop=False, flip=False, scale=False
+    ))
+    trained = [train(tf.constant([seed, 5], tf.int64)).numpy() / 255.0 for seed in range(2000)]
+    assert differing_statistics(slim_statistics, colour_statistics(trained)) == []
+
+
+@pytest.mark.parametrize("constant, value, detected", [
+    ("HUE_MAX_DELTA", 0.1, "hue shift"),
+    ("BRIGHTNESS_MAX_DELTA", 24.0 / 255.0, "brightness (grey level)"),
+    ("SATURATION_RANGE", (0.6, 1.4), "saturation (chroma / spread)"),
+    ("CONTRAST_RANGE", (0.6, 1.4), "contrast (grey spread)"),
+])
+def test_the_distribution_test_tells_a_changed_range(slim_statistics, monkeypatch, constant,
+                                                     value, detected):
+    monkeypatch.setattr(preprocessing, constant, value)
+    probes = tf.constant(np.repeat(PROBE[None], 2000, axis=0))
+    changed = colour_statistics(data.distort_color_batch(probes, seed=7))
+    assert detected in differing_statistics(slim_statistics, changed)
+
+
+def test_colour_distortion_layer_applies_the_batch_colour_in_training_only():
+    layer = data.ColorDistortion(seed=3)
+    images = tf.constant(np.repeat(PROBE[None] * 2.0 - 1.0, 8, axis=0))
+    np.testing.assert_array_equal(layer(images).numpy(), images.numpy())
+    out = layer(images, training=True).numpy()
+    assert out.min() >= -1.0 and out.max() <= 1.0
+    assert len({image.tobytes() for image in out}) == 8  # parameters per image
+    restored = data.ColorDistortion.from_config(layer.get_config())
+    assert (restored.mode, restored.value_range, restored.seed) == ("full", (-1.0, 1.0), 3)
+    with pytest.raises(ValueError, match=r"Received: value_range=\(1, 0\)"):
+        data.ColorDistortion(value_range=(1, 0))
+    with pytest.raises(ValueError, match="Received: mode='sepia'"):
+        data.ColorDistortion("sepia")
+
+
+def test_colour_distortion_layer_trains_in_an_xla_compiled_step():
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)), data.ColorDistortion("full", value_range=(0, 255), seed=1),
+        keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2),
+    ])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=True)
+    images = np.random.default_rng(0).uniform(0, 255, (16, 8, 8, 3)).astype(np.float32)
+    history = model.fit(images, np.zeros(16, np.int32), batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
 
 
 # ---------------------------------------------------------------- composed ops

@@ -19,6 +19,7 @@ from keras_inception.data.files import (
     inspect_image_file,
     verify_decodable,
 )
+from keras_inception.data.layers import ColorDistortion
 from keras_inception.data.pipeline import (
     DatasetInfo,
     build_dataset,
@@ -34,6 +35,7 @@ from keras_inception.data.preprocessing import (
     decode_and_crop,
     decode_image,
     distort_color,
+    distort_color_batch,
     load_for_eval,
     load_for_train,
     preprocess_for_eval,
@@ -47,6 +49,7 @@ from keras_inception.data.sources import Source, load_digits_rgb, open_source
 __all__ = [
     "AUGMENTATIONS",
     "Augmentation",
+    "ColorDistortion",
     "DEFAULT_MAX_PIXELS",
     "DataConfig",
     "DatasetInfo",
@@ -59,6 +62,7 @@ __all__ = [
     "decode_and_crop",
     "decode_image",
     "distort_color",
+    "distort_color_batch",
     "inspect_image_file",
     "load_class_names",
     "load_digits_rgb",

@@ -90,6 +90,11 @@ class DataConfig:
         download: let TFDS download, default ``False``.
         label_offset: subtracted from TFRecord labels, default 0 (1 for TF-slim
             ImageNet records).
+        color_in_model: leave the colour distortion of the ``augment``
+            recipe out of the training pipeline, for the model to apply to
+            each batch in its compiled step (``data.ColorDistortion``, on a
+            GPU or TPU) instead of the host's CPU; ``DatasetInfo.color_in_model``
+            names the mode to apply. Default ``False``.
         randaugment: apply ``keras.layers.RandAugment`` to training batches,
             default ``False``.
         mixup: MixUp ``alpha`` (0 = off), default 0.0; labels become one-hot.
@@ -121,6 +126,7 @@ class DataConfig:
     data_dir: str = None
     download: bool = False
     label_offset: int = 0
+    color_in_model: bool = False
     randaugment: bool = False
     mixup: float = 0.0
     cutmix: float = 0.0
@@ -193,7 +199,7 @@ class DataConfig:
             value = getattr(self, name)
             _require(value is None or isinstance(value, bool), name, value,
                      "must be True, False or None")
-        for name in ("scale", "deterministic", "download", "randaugment"):
+        for name in ("scale", "deterministic", "download", "color_in_model", "randaugment"):
             value = getattr(self, name)
             _require(isinstance(value, bool), name, value, "must be True or False")
         check_validation_split(self.validation_split)

@@ -2,15 +2,19 @@
 
 The stages, in order: raw elements from the source (shuffled and sharded where
 that is cheapest: the path list, the record files), a seed per element,
-parallel decode + crop + augmentation (``num_parallel_calls=AUTOTUNE``),
-optional error skipping, an in-memory cache of evaluation images when they
-fit, batching (``drop_remainder`` when training, so XLA sees static shapes),
-the optional Keras batch augmentations (RandAugment, MixUp, CutMix), prefetch.
+parallel decode + crop + augmentation (``num_parallel_calls=AUTOTUNE``; the
+colour distortion can be left to the model's step instead,
+``DataConfig.color_in_model``), optional error skipping, an in-memory cache of
+evaluation images when they fit, batching (``drop_remainder`` when training, so
+XLA sees static shapes), the optional Keras batch augmentations (RandAugment,
+MixUp, CutMix), prefetch; ``performance_settings`` lists the ``tf.data``
+options set for speed, and why.
 """
 
 import dataclasses
 import json
 import math
+import os
 import warnings
 
 import keras
@@ -49,6 +53,9 @@ class DatasetInfo:
             left out, ``len(skipped)``.
         label_format: ``"index"`` (int32 labels) or ``"one_hot"`` (float32
             ``[batch, classes]``, with MixUp/CutMix).
+        color_in_model: the colour distortion (``"full"`` or ``"fast"``) the
+            pipeline left for the model to apply, ``ColorDistortion(mode)``
+            (``DataConfig.color_in_model``), or ``None``.
     """
 
     class_names: list
@@ -67,6 +74,7 @@ class DatasetInfo:
     skipped_log: str = None
     label_format: str = "index"
     num_skipped: int = 0
+    color_in_model: str = None
 
     @property
     def num_classes(self):
@@ -149,8 +157,11 @@ def build_dataset(config, *, input_context=None):
         # Bytes whose header claims too many pixels never reach a decoder
         # (files and fully checked records had their headers checked already).
         ds = ds.map(_size_checked(max_pixels), num_parallel_calls=tf.data.AUTOTUNE)
+    color_in_model = None
     if training:
         recipe = preprocessing.AUGMENTATIONS[augment].kwargs()
+        if config.color_in_model:
+            color_in_model, recipe["color"] = recipe["color"], None
         prepare = _train_fn(height, width, recipe, scale=scale and not batch_extras)
         if config.deterministic:
             # A seed per element, fixed by ``seed`` and the epoch. The zip is a
@@ -183,12 +194,14 @@ def build_dataset(config, *, input_context=None):
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         label_format = "one_hot" if mixup or cutmix else "index"
+    batch_bytes = per_replica * height * width * 3 * 4
     ds = ds.prefetch(tf.data.AUTOTUNE).with_options(
         # Evaluation keeps the source order: predictions can be matched to files.
         _options(
             config.deterministic or not training,
             src.file_sharded and not (training and config.deterministic),
             input_context,
+            performance_settings(batch_bytes, training),
         )
     )
     steps = (
@@ -200,6 +213,7 @@ def build_dataset(config, *, input_context=None):
         batch_size=batch_size, steps_per_epoch=steps, training=training, augment=augment,
         central_fraction=central_fraction, scale=scale, skipped_reasons=dict(src.skipped),
         skipped_log=src.skipped_log, label_format=label_format, num_skipped=len(src.skipped),
+        color_in_model=color_in_model,
     )
     return ds, info
 
@@ -314,8 +328,64 @@ def _resolve_cache(cache, wanted, size_bytes, limit=sources_lib.CACHE_LIMIT_BYTE
     return cache if wanted else False
 
 
-def _options(deterministic, file_sharded, input_context):
-    options = tf.data.Options()
+def performance_settings(batch_bytes, training):
+    """The ``tf.data`` options ``build_dataset`` sets for speed, as ``{dotted name: value}``.
+
+    On a 2-core CPU host their effect on the CPU time per image is within
+    the noise (``benchmarks/bench_input_pipeline.py --options``,
+    docs/performance.md, "Input pipeline"); each is set for a host that
+    feeds accelerators:
+
+    - ``threading.private_threadpool_size = 0``: the pipeline runs on its own
+      threads, as many as the host's cores, so that its image decodes and the
+      training step's host-side ops do not queue behind each other on
+      TensorFlow's shared inter-op pool.
+    - ``threading.max_intra_op_parallelism = 1``: the pipeline's parallelism is
+      across images (``num_parallel_calls=AUTOTUNE``); splitting one image's
+      op between threads as well only adds hand-offs.
+    - ``autotune.ram_budget``: 16 batches (at least 256 MiB), instead of
+      TensorFlow's half of the free RAM, which lets each of the processes of
+      a host with several accelerators claim half of its memory; left to
+      TensorFlow where 16 batches would exceed half of the physical RAM.
+    - ``experimental_optimization.map_fusion = True``: the read, size-check
+      and decode maps run as one function, one call per image instead of
+      two or three.
+    - ``experimental_slack = True`` (training): TensorFlow's slack in the
+      last ``prefetch``, which spreads the pipeline's work away from the
+      start of each accelerator step, where the host launches it.
+
+    Args:
+        batch_bytes: bytes of one output batch of images.
+        training: whether the pipeline feeds training.
+
+    Returns:
+        ``{"threading.private_threadpool_size": 0, ...}``.
+    """
+    settings = {
+        "threading.private_threadpool_size": 0,
+        "threading.max_intra_op_parallelism": 1,
+        "experimental_optimization.map_fusion": True,
+        "experimental_slack": training,
+    }
+    budget = max(16 * batch_bytes, 256 << 20)
+    if budget <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2:
+        settings["autotune.ram_budget"] = budget
+    return settings
+
+
+def apply_settings(options, settings):
+    """Sets ``{dotted name: value}`` settings on a ``tf.data.Options``; returns it."""
+    for name, value in settings.items():
+        *groups, attribute = name.split(".")
+        target = options
+        for group in groups:
+            target = getattr(target, group)
+        setattr(target, attribute, value)
+    return options
+
+
+def _options(deterministic, file_sharded, input_context, settings):
+    options = apply_settings(tf.data.Options(), settings)
     options.deterministic = deterministic
     policy = tf.data.experimental.AutoShardPolicy
     if input_context is not None:

@@ -21,13 +21,17 @@ For JPEG bytes, ``load_for_train`` and ``load_for_eval`` fuse decoding with the
 crop (``tf.io.decode_and_crop_jpeg``) and let libjpeg downscale by 2, 4 or 8
 while decoding when the crop is that much larger than the output: a 20000x20000
 JPEG is never held in memory at full size.
+
+The colour distortion also comes as a batch op, ``distort_color_batch``: the
+same distribution, each image with its own random parameters, in one set of
+vectorized ops with no per-image control flow, so that it can run inside a
+model's compiled step on a GPU or TPU (``keras_inception.data.ColorDistortion``)
+instead of on the host.
 """
 
 import dataclasses
 
 import tensorflow as tf
-
-from keras_inception import image_header
 
 BRIGHTNESS_MAX_DELTA = 32.0 / 255.0
 SATURATION_RANGE = (0.5, 1.5)
@@ -203,16 +207,8 @@ def decode_and_crop(image_bytes, window_fn, size=None):
     """
 
     def jpeg():
-        window = tf.cast(window_fn(tf.io.extract_jpeg_shape(image_bytes)), tf.int32)
-        if size is None:
-            return _decode_jpeg_window(image_bytes, window, 1)
-        shrink = tf.minimum(window[2] // size[0], window[3] // size[1])
-        index = tf.reduce_sum(tf.cast(shrink >= tf.constant(_JPEG_RATIOS[1:]), tf.int32))
-        branches = [
-            (lambda r=ratio: _decode_jpeg_window(image_bytes, window, r))
-            for ratio in _JPEG_RATIOS
-        ]
-        return tf.switch_case(index, branches)
+        window = window_fn(tf.io.extract_jpeg_shape(image_bytes))
+        return _decode_jpeg_crop(image_bytes, window, size)
 
     def other():
         image = decode_image(image_bytes)
@@ -239,17 +235,83 @@ def distort_color(image, seed=None, mode="full"):
     Returns:
         The distorted image, clipped to [0, 1].
     """
+    check_color_mode(mode)
+    image = _distort_color(image, _color_parameters(seed, mode), mode, 1.0)
+    return tf.clip_by_value(image, 0.0, 1.0)
+
+
+def distort_color_batch(images, seed=None, mode="full"):
+    """``distort_color`` on a batch, with random parameters drawn for each image.
+
+    The same distribution as ``distort_color`` image by image (the ranges,
+    the orders and the clip), computed by one set of vectorized ops on the
+    whole batch: no per-image control flow and only static shapes, so it
+    compiles with XLA and runs inside a model's step on a GPU or TPU
+    (``keras_inception.data.ColorDistortion``). On a CPU the per-image op is
+    the faster one: its image stays in cache between the colour ops.
+
+    Args:
+        images: float tensor ``[batch, h, w, 3]`` in [0, 1].
+        seed: int, ``[2]`` integer tensor, or ``None`` (random), default ``None``.
+        mode: ``"full"`` or ``"fast"`` as in ``distort_color``, default ``"full"``.
+
+    Returns:
+        The distorted images, clipped to [0, 1].
+    """
+    check_color_mode(mode)
+    images = tf.convert_to_tensor(images)
+    if images.shape.rank != 4:
+        raise ValueError(
+            "`images` must be a batch [batch, height, width, 3]. "
+            f"Received: images.shape={images.shape}"
+        )
+    parameters = _color_parameters(seed, mode, tf.shape(images)[:1])
+    return tf.clip_by_value(_distort_color_vectorized(images, parameters, mode), 0.0, 1.0)
+
+
+def check_color_mode(mode):
+    """Raises ``ValueError`` unless ``mode`` is a key of ``COLOR_ORDERINGS``."""
     if mode not in COLOR_ORDERINGS:
         raise ValueError(
             f"`mode` must be one of {sorted(COLOR_ORDERINGS)}. Received: mode={mode!r}"
         )
-    orderings = COLOR_ORDERINGS[mode]
+
+
+def _color_parameters(seed, mode, shape=()):
+    """The random draws of ``distort_color``: one of each per image of ``shape``.
+
+    With ``shape=()`` these are exactly the values ``tf.image``'s
+    ``stateless_random_brightness`` (and saturation, hue, contrast) draw from
+    the same split seeds, so the per-image op is TF-slim's, seed for seed.
+    """
     seeds = tf.random.experimental.stateless_split(_seed_tensor(seed), num=5)
+
+    def uniform(index, low, high):
+        return tf.random.stateless_uniform(shape, seeds[index], low, high)
+
+    return {
+        "brightness": uniform(0, -BRIGHTNESS_MAX_DELTA, BRIGHTNESS_MAX_DELTA),
+        "saturation": uniform(1, *SATURATION_RANGE),
+        "hue": uniform(2, -HUE_MAX_DELTA, HUE_MAX_DELTA),
+        "contrast": uniform(3, *CONTRAST_RANGE),
+        "order": tf.random.stateless_uniform(
+            shape, seeds[4], 0, len(COLOR_ORDERINGS[mode]), tf.int32
+        ),
+    }
+
+
+def _distort_color(image, parameters, mode, max_value):
+    """One image's colour distortion (not clipped), pixels in [0, ``max_value``].
+
+    ``tf.image``'s kernels, only those of the drawn order run. Saturation,
+    hue and contrast are unchanged by a common scale of the pixels, so the
+    training path distorts 0-255 pixels and saves a pass rescaling them.
+    """
     ops = {
-        "b": lambda x: tf.image.stateless_random_brightness(x, BRIGHTNESS_MAX_DELTA, seeds[0]),
-        "s": lambda x: tf.image.stateless_random_saturation(x, *SATURATION_RANGE, seeds[1]),
-        "h": lambda x: tf.image.stateless_random_hue(x, HUE_MAX_DELTA, seeds[2]),
-        "c": lambda x: tf.image.stateless_random_contrast(x, *CONTRAST_RANGE, seeds[3]),
+        "b": lambda x: x + parameters["brightness"] * max_value,
+        "s": lambda x: tf.image.adjust_saturation(x, parameters["saturation"]),
+        "h": lambda x: tf.image.adjust_hue(x, parameters["hue"]),
+        "c": lambda x: tf.image.adjust_contrast(x, parameters["contrast"]),
     }
 
     def apply(order):
@@ -258,11 +320,102 @@ def distort_color(image, seed=None, mode="full"):
             x = ops[op](x)
         return x
 
-    choice = tf.random.stateless_uniform(
-        [], seeds[4], minval=0, maxval=len(orderings), dtype=tf.int32
+    orderings = COLOR_ORDERINGS[mode]
+    if len(orderings) == 1:
+        return apply(orderings[0])
+    return tf.switch_case(
+        parameters["order"], [(lambda o=order: apply(o)) for order in orderings]
     )
-    image = tf.switch_case(choice, [(lambda o=order: apply(o)) for order in orderings])
-    return tf.clip_by_value(image, 0.0, 1.0)
+
+
+def _color_slots(order):
+    """Where each op of ``order`` goes in the fixed sequence affine, HSV, affine, HSV.
+
+    Brightness and contrast commute (both are affine in each channel, and the
+    contrast mean moves with the brightness), and so do saturation and hue
+    (each changes one HSV coordinate and keeps the value), so every order of
+    TF-slim's is the sequence: affine (b, c), HSV (s, h), affine, HSV, with
+    some steps empty. Returns ``{op: step}``, 0-3, for the ops in ``order``.
+    """
+    steps, step = {}, -1
+    for op in order:
+        kind = 0 if op in "bc" else 1  # even steps are affine, odd ones HSV
+        if step < 0 or step % 2 != kind:
+            step += 1 if (step + 1) % 2 == kind else 2
+        steps[op] = step
+    if max(steps.values()) > 3:
+        raise ValueError(
+            f"A colour order must fit affine, HSV, affine, HSV. Received: order={order!r}"
+        )
+    return steps
+
+
+def _distort_color_vectorized(images, parameters, mode):
+    """``_distort_color`` of ``[..., h, w, 3]`` images with parameters of shape ``[...]``.
+
+    The four steps of ``_color_slots`` run for every image, each with its own
+    parameters: a step the drawn order leaves empty gets brightness 0,
+    contrast 1 or no HSV change. Pixels in [0, 1], not clipped.
+    """
+    orderings = COLOR_ORDERINGS[mode]
+    slots = [_color_slots(order) for order in orderings]
+    # [orders, 4]: the step of b, s, h, c in each order, -1 where the order lacks it.
+    table = tf.constant([[slot.get(op, -1) for op in "bshc"] for slot in slots], tf.int32)
+    step_of = tf.gather(table, parameters["order"])[..., None, None, :]
+
+    def per_pixel(name):
+        return parameters[name][..., None, None]
+
+    planes = tf.unstack(images, axis=-1)
+    for step in range(4):
+        if not any(step in slot.values() for slot in slots):
+            continue
+        if step % 2 == 0:
+            brightness = tf.where(step_of[..., 0] == step, per_pixel("brightness"), 0.0)
+            contrast = tf.where(step_of[..., 3] == step, per_pixel("contrast"), 1.0)
+            planes = _adjust_affine(planes, brightness, contrast)
+        else:
+            saturate, shift = step_of[..., 1] == step, step_of[..., 2] == step
+            planes = _adjust_hsv(
+                planes, saturate, per_pixel("saturation"),
+                tf.where(shift, per_pixel("hue"), 0.0), saturate | shift,
+            )
+    return tf.stack(planes, axis=-1)
+
+
+def _adjust_affine(planes, brightness, contrast):
+    """``adjust_contrast`` then ``+ brightness`` on ``[..., h, w]`` colour planes."""
+    means = [tf.reduce_mean(p, axis=[-2, -1], keepdims=True) for p in planes]
+    return [(p - m) * contrast + m + brightness for p, m in zip(planes, means)]
+
+
+def _adjust_hsv(planes, saturate, saturation, hue, active):
+    """``adjust_saturation`` (where ``saturate``) and ``adjust_hue`` in closed form.
+
+    TF's kernels keep each pixel's value ``v`` (its largest channel) and
+    hue, and write the channels back from ``v``, the chroma ``v - min`` and
+    the hue. Saturation scales the chroma, clipped so that ``S = chroma / v``
+    stays at most 1; like the kernel, a pixel with ``v <= 0`` (possible after
+    a negative brightness) has ``S = 0`` and turns grey. The hue kernel keeps
+    the chroma as it is. Pixels of images not ``active`` pass unchanged.
+    """
+    r, g, b = planes
+    value = tf.maximum(tf.maximum(r, g), b)
+    chroma = value - tf.minimum(tf.minimum(r, g), b)
+    scaled = tf.minimum(chroma * saturation, tf.maximum(value, 0.0))
+    new_chroma = tf.where(saturate, scaled, chroma)
+    inverse = tf.math.reciprocal_no_nan(chroma)
+    # Hue in sixths of a turn, from the largest channel (the kernel's rule).
+    sixths = tf.where(
+        r == value, (g - b) * inverse,
+        tf.where(g == value, (b - r) * inverse + 2.0, (r - g) * inverse + 4.0),
+    ) + 6.0 * hue
+    adjusted = []
+    for phase in (5.0, 3.0, 1.0):  # red, green, blue
+        k = sixths + phase
+        k = k - 6.0 * tf.floor(k / 6.0)
+        adjusted.append(value - new_chroma * tf.clip_by_value(tf.minimum(k, 4.0 - k), 0.0, 1.0))
+    return [tf.where(active, new, old) for new, old in zip(adjusted, planes)]
 
 
 def to_model_range(image, scale=True):
@@ -288,8 +441,8 @@ def preprocess_for_eval(image, height, width, central_fraction=0.875, scale=True
         float32 tensor ``[height, width, 3]``.
     """
     _check_fraction(central_fraction)
-    crop = _crop(image, lambda shape: central_crop_window(shape, central_fraction), height, width)
-    return _finish(crop, height, width, scale=scale)
+    window_fn = lambda shape: central_crop_window(shape, central_fraction)  # noqa: E731
+    return _finish(_crop_and_resize(image, window_fn, height, width), scale=scale)
 
 
 def load_for_eval(image_bytes, height, width, central_fraction=0.875, scale=True):
@@ -355,8 +508,9 @@ def preprocess_for_train(
         )
     else:
         window_fn = lambda shape: central_crop_window(shape, 1.0)  # noqa: E731
-    cropped = _crop(image, window_fn, height, width)
-    return _finish(cropped, height, width, scale=scale, seed=finish_seed, color=color, flip=flip)
+    # Resized first, so the flip and the colours touch only the output's pixels.
+    image = _crop_and_resize(image, window_fn, height, width)
+    return _finish(image, scale=scale, seed=finish_seed, color=color, flip=flip)
 
 
 def load_for_train(image_bytes, height, width, bbox=None, **options):
@@ -372,25 +526,61 @@ def load_for_train(image_bytes, height, width, bbox=None, **options):
     )
 
 
-def _crop(image, window_fn, height, width):
-    """The ``window_fn`` region of a decoded image, or of encoded bytes (fused decode).
+def _crop_and_resize(image, window_fn, height, width):
+    """The ``window_fn`` region of a decoded image or of encoded bytes, resized.
 
     An image smaller than ``(height, width)`` on either side is upscaled
     (bilinear) to cover it first, so that the crops of small images move by
-    fractions of their pixels rather than by whole ones. Returns float32 0-255.
+    fractions of their pixels rather than by whole ones. JPEG bytes are
+    cropped (and downscaled) while decoding; other formats are decoded whole.
+    Returns float32 ``[height, width, 3]``, 0-255, resized bilinearly.
     """
     image = tf.convert_to_tensor(image)
-    if image.dtype == tf.string:
-        return tf.cond(
-            _smaller_than(image_header.tf_image_dimensions(image), height, width),
-            lambda: _crop_upscaled(decode_image(image), window_fn, height, width),
-            lambda: tf.cast(decode_and_crop(image, window_fn, size=(height, width)), tf.float32),
+    if image.dtype != tf.string:
+        resized = _crop_decoded(image, window_fn, height, width)
+    else:
+        # Only a JPEG is cropped while decoding, so only its size is read from
+        # its header first (libjpeg's parser); other formats are decoded whole.
+        resized = tf.cond(
+            tf.io.is_jpeg(image),
+            lambda: _crop_jpeg(image, window_fn, height, width),
+            lambda: _crop_decoded(decode_image(image), window_fn, height, width),
         )
+    return tf.ensure_shape(resized, [height, width, 3])
+
+
+def _crop_decoded(image, window_fn, height, width):
+    shape = tf.shape(image)
     return tf.cond(
-        _smaller_than(tf.shape(image)[:2], height, width),
-        lambda: _crop_upscaled(image, window_fn, height, width),
-        lambda: tf.cast(crop_to_window(image, window_fn(tf.shape(image))), tf.float32),
+        _smaller_than(shape[:2], height, width),
+        lambda: _resize(_crop_upscaled(image, window_fn, height, width), height, width),
+        lambda: _resize(crop_to_window(image, window_fn(shape)), height, width),
     )
+
+
+def _crop_jpeg(image_bytes, window_fn, height, width):
+    # One header read picks the branch: a small image upscaled whole, or the
+    # crop decoded at libjpeg's 1/1, 1/2, 1/4 or 1/8 scale.
+    shape = tf.io.extract_jpeg_shape(image_bytes)
+    window = tf.cast(window_fn(shape), tf.int32)
+    index = tf.where(
+        _smaller_than(shape[:2], height, width), 0, 1 + _jpeg_ratio_index(window, (height, width))
+    )
+
+    def upscaled():
+        crop = _crop_upscaled(decode_image(image_bytes), window_fn, height, width)
+        return _resize(crop, height, width)
+
+    branches = [upscaled] + [
+        (lambda r=ratio: _resize(_decode_jpeg_window(image_bytes, window, r), height, width))
+        for ratio in _JPEG_RATIOS
+    ]
+    return tf.switch_case(index, branches)
+
+
+def _resize(image, height, width):
+    # TF's bilinear kernel reads float32 faster than uint8, by more than the cast costs.
+    return tf.image.resize(tf.cast(image, tf.float32), (height, width), method="bilinear")
 
 
 def _smaller_than(dimensions, height, width):
@@ -409,15 +599,12 @@ def _crop_upscaled(image, window_fn, height, width):
     return crop_to_window(image, window_fn(tf.shape(image)))
 
 
-def _finish(crop, height, width, *, scale, seed=None, color=None, flip=False):
-    """Resize to ``(height, width)``, optional flip and colour, then scaling."""
+def _finish(image, *, scale, seed=None, color=None, flip=False):
+    """Optional flip and colour of a resized 0-255 image, then scaling."""
     if color is not None and color not in COLOR_ORDERINGS:
         raise ValueError(
             f"`color` must be 'full', 'fast' or None. Received: color={color!r}"
         )
-    # Resizing first scales only the output's pixels, not the larger crop's.
-    image = tf.image.resize(crop, (height, width), method="bilinear") / 255.0
-    image = tf.ensure_shape(image, [height, width, 3])
     if flip or color:
         flip_seed, color_seed = tf.unstack(
             tf.random.experimental.stateless_split(_seed_tensor(seed), num=2)
@@ -425,8 +612,27 @@ def _finish(crop, height, width, *, scale, seed=None, color=None, flip=False):
         if flip:
             image = random_flip(image, flip_seed)
         if color:
-            image = distort_color(image, color_seed, mode=color)
-    return to_model_range(image, scale)
+            parameters = _color_parameters(color_seed, color)
+            image = tf.clip_by_value(_distort_color(image, parameters, color, 255.0), 0.0, 255.0)
+    # One pass from 0-255 to the model's range (to_model_range of image / 255).
+    return image * (2.0 / 255.0) - 1.0 if scale else image
+
+
+def _decode_jpeg_crop(image_bytes, window, size):
+    """``decode_and_crop`` of a JPEG ``window``, downscaled by libjpeg towards ``size``."""
+    window = tf.cast(window, tf.int32)
+    if size is None:
+        return _decode_jpeg_window(image_bytes, window, 1)
+    branches = [
+        (lambda r=ratio: _decode_jpeg_window(image_bytes, window, r)) for ratio in _JPEG_RATIOS
+    ]
+    return tf.switch_case(_jpeg_ratio_index(window, size), branches)
+
+
+def _jpeg_ratio_index(window, size):
+    """Index in ``_JPEG_RATIOS`` of the largest downscale keeping the window >= ``size``."""
+    shrink = tf.minimum(window[2] // size[0], window[3] // size[1])
+    return tf.reduce_sum(tf.cast(shrink >= tf.constant(_JPEG_RATIOS[1:]), tf.int32))
 
 
 def _decode_jpeg_window(image_bytes, window, ratio):
