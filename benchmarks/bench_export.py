@@ -55,20 +55,38 @@ TFLITE_MODES = ("float32", "float16", "dynamic", "int8")
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=299, help="input size in pixels (default 299)")
-    parser.add_argument("--depth-multiplier", type=float, default=1.0,
-                        help="InceptionV3 width multiplier (default 1.0, the real network)")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8],
-                        help="batch sizes of the Keras and SavedModel forms (default 1 8); "
-                        "LiteRT runs at batch 1")
+    parser.add_argument(
+        "--depth-multiplier",
+        type=float,
+        default=1.0,
+        help="InceptionV3 width multiplier (default 1.0, the real network)",
+    )
+    parser.add_argument(
+        "--batch-sizes",
+        type=int,
+        nargs="+",
+        default=[1, 8],
+        help="batch sizes of the Keras and SavedModel forms (default 1 8); LiteRT runs at batch 1",
+    )
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per form (default 5)")
-    parser.add_argument("--seconds", type=float, default=2.0,
-                        help="length of one timed round in seconds (default 2)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="LiteRT interpreter threads (default: all cores, as TensorFlow uses)")
-    parser.add_argument("--calibration-images", type=int, default=100,
-                        help="int8 calibration images (default 100)")
-    parser.add_argument("--workdir", default=None,
-                        help="where to write the exports (default: a temp dir)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=2.0,
+        help="length of one timed round in seconds (default 2)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count(),
+        help="LiteRT interpreter threads (default: all cores, as TensorFlow uses)",
+    )
+    parser.add_argument(
+        "--calibration-images", type=int, default=100, help="int8 calibration images (default 100)"
+    )
+    parser.add_argument(
+        "--workdir", default=None, help="where to write the exports (default: a temp dir)"
+    )
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     return parser.parse_args(argv)
 
@@ -92,8 +110,10 @@ def build_forms(args, workdir):
     saved = {}
     for export_precision in export.PRECISIONS:
         version_dir = export.export_saved_model(
-            model, base_dir=os.path.join(workdir, "saved_models"),
-            model_name=f"inception_v3_{export_precision}", precision=export_precision,
+            model,
+            base_dir=os.path.join(workdir, "saved_models"),
+            model_name=f"inception_v3_{export_precision}",
+            precision=export_precision,
         )
         saved[export_precision] = tf.saved_model.load(version_dir)
     forms = {}
@@ -122,16 +142,23 @@ def build_forms(args, workdir):
     for mode in TFLITE_MODES:
         path = os.path.join(workdir, f"inception_v3_{mode}.tflite")
         report = export.export_tflite(
-            model, path, mode=mode, calibration_data="digits", check_parity=False,
-            num_calibration_images=args.calibration_images, num_parity_images=0,
+            model,
+            path,
+            mode=mode,
+            calibration_data="digits",
+            check_parity=False,
+            num_calibration_images=args.calibration_images,
+            num_parity_images=0,
         )
         classifier = export.LiteRTClassifier(path, num_threads=args.threads)
         parity = export.parity_check(model, classifier, mode, held_out, output_kind="probabilities")
         forms[(f"litert_{mode}", 1)] = (
             lambda classifier=classifier: classifier(one),
-            {"size_mb": report["size_bytes"] / 2**20,
-             "max_abs_prob_diff": parity["max_abs_prob_diff"],
-             "top1_agreement": parity["top1_agreement"]},
+            {
+                "size_mb": report["size_bytes"] / 2**20,
+                "max_abs_prob_diff": parity["max_abs_prob_diff"],
+                "top1_agreement": parity["top1_agreement"],
+            },
         )
     return forms
 
@@ -143,7 +170,7 @@ def _held_out(args):
     stream = data.calibration_images(
         "digits", args.size, num_images=args.calibration_images + 50, batch_size=50
     )
-    return np.concatenate(list(stream))[args.calibration_images:]
+    return np.concatenate(list(stream))[args.calibration_images :]
 
 
 def main(argv=None):
@@ -163,22 +190,34 @@ def main(argv=None):
 
     speeds = {key: statistics.median(values) for key, values in rounds.items()}
     rows = [
-        {"form": name, "batch_size": batch, "images_per_second": speeds[(name, batch)],
-         "ratio_vs_keras_fp32": speeds[(name, batch)] / speeds[("keras_fp32", batch)],
-         "rounds": rounds[(name, batch)], **forms[(name, batch)][1]}
+        {
+            "form": name,
+            "batch_size": batch,
+            "images_per_second": speeds[(name, batch)],
+            "ratio_vs_keras_fp32": speeds[(name, batch)] / speeds[("keras_fp32", batch)],
+            "rounds": rounds[(name, batch)],
+            **forms[(name, batch)][1],
+        }
         for name, batch in forms
     ]
-    print(f"\nInception-v3 at {args.size} px, depth_multiplier {args.depth_multiplier}, "
-          f"median of {args.rounds} rounds of {args.seconds:g} s; LiteRT threads {args.threads}")
-    print(f"{'form':<18}{'batch':>6}{'images/s':>10}{'vs keras':>10}{'size MB':>10}"
-          f"{'top-1 agr':>11}")
+    print(
+        f"\nInception-v3 at {args.size} px, depth_multiplier {args.depth_multiplier}, "
+        f"median of {args.rounds} rounds of {args.seconds:g} s; LiteRT threads {args.threads}"
+    )
+    print(
+        f"{'form':<18}{'batch':>6}{'images/s':>10}{'vs keras':>10}{'size MB':>10}{'top-1 agr':>11}"
+    )
     for row in rows:
         size = f"{row['size_mb']:.1f}" if "size_mb" in row else ""
         agreement = f"{row['top1_agreement']:.0%}" if "top1_agreement" in row else ""
-        print(f"{row['form']:<18}{row['batch_size']:>6}{row['images_per_second']:>10.2f}"
-              f"{row['ratio_vs_keras_fp32']:>9.2f}x{size:>10}{agreement:>11}")
-    print("top-1 agr: LiteRT vs Keras on held-out digits; with random weights the outputs are "
-          "near-tied, so it says little (the tests check agreement on a trained model).")
+        print(
+            f"{row['form']:<18}{row['batch_size']:>6}{row['images_per_second']:>10.2f}"
+            f"{row['ratio_vs_keras_fp32']:>9.2f}x{size:>10}{agreement:>11}"
+        )
+    print(
+        "top-1 agr: LiteRT vs Keras on held-out digits; with random weights the outputs are "
+        "near-tied, so it says little (the tests check agreement on a trained model)."
+    )
     judged = goals.export_goals(rows, amx=facts["amx"])
     for line in goals.format_export_goals(judged):
         print(line)

@@ -37,7 +37,10 @@ print(time.perf_counter() - start)
 def time_statement(statement, env):
     result = subprocess.run(
         [sys.executable, "-c", CHILD.format(statement=statement)],
-        capture_output=True, text=True, env=env, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     return float(result.stdout.split()[-1])
 
@@ -47,13 +50,16 @@ def measure(rounds, backend):
     names = list(STATEMENTS)
     times = {name: [] for name in names}
     for index in range(rounds):
-        order = names[index % len(names):] + names[:index % len(names)]
+        order = names[index % len(names) :] + names[: index % len(names)]
         for name in order:
             times[name].append(time_statement(STATEMENTS[name], env))
     medians = {name: statistics.median(values) for name, values in times.items()}
     baseline = medians["import keras"]
     return {
-        "backend": backend, "rounds": rounds, "seconds": times, "median_s": medians,
+        "backend": backend,
+        "rounds": rounds,
+        "seconds": times,
+        "median_s": medians,
         "ratio_to_import_keras": {name: medians[name] / baseline for name in names},
     }
 
@@ -61,7 +67,9 @@ def measure(rounds, backend):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="rounds (default 7)")
-    parser.add_argument("--backend", default="tensorflow", help="KERAS_BACKEND (default tensorflow)")
+    parser.add_argument(
+        "--backend", default="tensorflow", help="KERAS_BACKEND (default tensorflow)"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     # hostinfo imports neither Keras nor TensorFlow, so it cannot warm the children's imports.

@@ -28,15 +28,25 @@ def main(argv=None):
     from keras_inception import benchmark
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", nargs="+", default=sorted(benchmark.KERAS_APPLICATIONS),
-                        choices=sorted(benchmark.KERAS_APPLICATIONS),
-                        help="networks to measure (default both)")
-    parser.add_argument("--size", type=int, default=None, help="input size (default each network's)")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=sorted(benchmark.KERAS_APPLICATIONS),
+        choices=sorted(benchmark.KERAS_APPLICATIONS),
+        help="networks to measure (default both)",
+    )
+    parser.add_argument(
+        "--size", type=int, default=None, help="input size (default each network's)"
+    )
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--modes", nargs="+", default=list(benchmark.MODES), choices=benchmark.MODES)
-    parser.add_argument("--train-batch-size", type=int, default=32, help="0 skips the training step")
+    parser.add_argument(
+        "--modes", nargs="+", default=list(benchmark.MODES), choices=benchmark.MODES
+    )
+    parser.add_argument(
+        "--train-batch-size", type=int, default=32, help="0 skips the training step"
+    )
     parser.add_argument("--out", default="benchmarks/results.json", help="JSON output file")
     args = parser.parse_args(argv)
 
@@ -44,9 +54,14 @@ def main(argv=None):
     reports = []
     for name in args.models:
         report = benchmark.benchmark_model(
-            name, size=args.size, batch_sizes=tuple(args.batch_sizes), repeats=args.repeats,
-            warmup=args.warmup, modes=tuple(args.modes),
-            train_batch_size=args.train_batch_size or None, verbose=True,
+            name,
+            size=args.size,
+            batch_sizes=tuple(args.batch_sizes),
+            repeats=args.repeats,
+            warmup=args.warmup,
+            modes=tuple(args.modes),
+            train_batch_size=args.train_batch_size or None,
+            verbose=True,
         )
         report["cpu_peak"] = cpu
         report["peak_fraction"] = peak_lib.peak_fraction(report, cpu)

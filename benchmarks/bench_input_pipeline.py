@@ -67,20 +67,40 @@ def parse_args(argv=None):
     add("--classes", type=int, default=10, help="class folders (default 10)")
     add("--image-size", type=int, default=299, help="model input size (default 299)")
     add("--batch-size", type=int, default=32, help="batch size (default 32)")
-    add("--rounds", type=int, default=5,
-        help="timed epochs per pipeline, taken in turns; the median counts (default 5)")
-    add("--passes", type=int, default=3,
+    add(
+        "--rounds",
+        type=int,
+        default=5,
+        help="timed epochs per pipeline, taken in turns; the median counts (default 5)",
+    )
+    add(
+        "--passes",
+        type=int,
+        default=3,
         help="passes over the JPEGs in one timed epoch, so that an iterator's start (tracing, "
-             "thread pools, autotuning) weighs about as in a long epoch (default 3)")
-    add("--train-steps", type=int, default=5,
-        help="timed training steps, 0 to skip the training step (default 5)")
+        "thread pools, autotuning) weighs about as in a long epoch (default 3)",
+    )
+    add(
+        "--train-steps",
+        type=int,
+        default=5,
+        help="timed training steps, 0 to skip the training step (default 5)",
+    )
     add("--warmup-steps", type=int, default=2, help="untimed training steps (default 2)")
-    add("--depth-multiplier", type=float, default=1.0,
-        help="InceptionV3 width multiplier (default 1.0, the real network)")
-    add("--profile", action="store_true",
-        help="also measure the training pipeline one stage at a time")
-    add("--options", action="store_true",
-        help="also measure each tf.data option build_dataset sets")
+    add(
+        "--depth-multiplier",
+        type=float,
+        default=1.0,
+        help="InceptionV3 width multiplier (default 1.0, the real network)",
+    )
+    add(
+        "--profile",
+        action="store_true",
+        help="also measure the training pipeline one stage at a time",
+    )
+    add(
+        "--options", action="store_true", help="also measure each tf.data option build_dataset sets"
+    )
     add("--workdir", default=None, help="where to write the JPEGs (default: a temp dir)")
     add("--out", default=None, help="write the results as JSON here")
     return parser.parse_args(argv)
@@ -159,6 +179,7 @@ def profile_stages(paths, size, batch_size):
     cost does not depend on it), to price them one by one; the last stage is
     the whole training path as ``build_dataset`` maps it.
     """
+
     def window(encoded, seed):
         return data.sample_crop_window(tf.io.extract_jpeg_shape(encoded), seed=seed)
 
@@ -183,8 +204,11 @@ def profile_stages(paths, size, batch_size):
     stages = [
         ("read the file", lambda encoded, seed: tf.strings.length(encoded), None),
         ("+ JPEG header, crop window", lambda e, s: window(e, s), "read the file"),
-        ("+ fused crop decode (DCT-scaled)", lambda e, s: tf.shape(crop(e, s)),
-         "+ JPEG header, crop window"),
+        (
+            "+ fused crop decode (DCT-scaled)",
+            lambda e, s: tf.shape(crop(e, s)),
+            "+ JPEG header, crop window",
+        ),
         ("+ bilinear resize", resized, "+ fused crop decode (DCT-scaled)"),
         ("+ flip", flipped, "+ bilinear resize"),
     ]
@@ -193,21 +217,38 @@ def profile_stages(paths, size, batch_size):
         for name, op in colour_ops.items()
     ]
     stages += [
-        ("whole path, fast colour", lambda e, s: data.load_for_train(
-            e, size, size, seed=s, color="fast"), "+ flip"),
-        ("whole path, full colour", lambda e, s: data.load_for_train(
-            e, size, size, seed=s), "+ flip"),
-        ("bare: read + decode", lambda e, s: tf.shape(tf.io.decode_jpeg(e, channels=3)),
-         "read the file"),
-        ("bare: + resize", lambda e, s: tf.image.resize(tf.io.decode_jpeg(e, channels=3),
-                                                        (size, size)), "bare: read + decode"),
+        (
+            "whole path, fast colour",
+            lambda e, s: data.load_for_train(e, size, size, seed=s, color="fast"),
+            "+ flip",
+        ),
+        (
+            "whole path, full colour",
+            lambda e, s: data.load_for_train(e, size, size, seed=s),
+            "+ flip",
+        ),
+        (
+            "bare: read + decode",
+            lambda e, s: tf.shape(tf.io.decode_jpeg(e, channels=3)),
+            "read the file",
+        ),
+        (
+            "bare: + resize",
+            lambda e, s: tf.image.resize(tf.io.decode_jpeg(e, channels=3), (size, size)),
+            "bare: read + decode",
+        ),
     ]
     seeds = tf.data.Dataset.random(seed=1).batch(2)
     encoded = tf.data.Dataset.from_tensor_slices(paths).map(tf.io.read_file)
     return [
-        (name, tf.data.Dataset.zip((encoded, seeds))
-         .map(fn, num_parallel_calls=tf.data.AUTOTUNE)
-         .batch(batch_size).prefetch(tf.data.AUTOTUNE), base)
+        (
+            name,
+            tf.data.Dataset.zip((encoded, seeds))
+            .map(fn, num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(batch_size)
+            .prefetch(tf.data.AUTOTUNE),
+            base,
+        )
         for name, fn, base in stages
     ]
 
@@ -228,8 +269,10 @@ def options_study(paths, size, batch_size, rounds, passes):
             tf.data.Dataset.from_tensor_slices(paths)
             .shuffle(len(paths), seed=0)
             .map(tf.io.read_file, num_parallel_calls=tf.data.AUTOTUNE)
-            .map(lambda encoded: data.load_for_train(encoded, size, size),
-                 num_parallel_calls=tf.data.AUTOTUNE)
+            .map(
+                lambda encoded: data.load_for_train(encoded, size, size),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
             .batch(batch_size, drop_remainder=True)
             .prefetch(tf.data.AUTOTUNE)
         )
@@ -240,9 +283,12 @@ def options_study(paths, size, batch_size, rounds, passes):
     variants = {"TensorFlow defaults": {}, "all (build_dataset)": settings}
     for name in settings:
         variants[f"all but {name}"] = {k: v for k, v in settings.items() if k != name}
-    return {"settings": {k: repr(v) for k, v in settings.items()},
-            "variants": measure({name: train_like(chosen) for name, chosen in variants.items()},
-                                rounds, passes)}
+    return {
+        "settings": {k: repr(v) for k, v in settings.items()},
+        "variants": measure(
+            {name: train_like(chosen) for name, chosen in variants.items()}, rounds, passes
+        ),
+    }
 
 
 def colour_step_rate(size, batch_size, rounds=5):
@@ -263,13 +309,17 @@ def colour_step_rate(size, batch_size, rounds=5):
             step(images, tf.constant([i, 1], tf.int64)).numpy()
             wall.append(1000.0 * (time.perf_counter() - start) / batch_size)
             cpu.append(1000.0 * (time.process_time() - start_cpu) / batch_size)
-    return device, {"wall_ms_per_image": float(np.median(wall)),
-                    "cpu_ms_per_image": float(np.median(cpu))}
+    return device, {
+        "wall_ms_per_image": float(np.median(wall)),
+        "cpu_ms_per_image": float(np.median(cpu)),
+    }
 
 
 def training_step_rate(size, batch_size, classes, warmup, steps, depth_multiplier):
     model = keras_inception.InceptionV3(
-        weights=None, classes=classes, input_shape=(size, size, 3),
+        weights=None,
+        classes=classes,
+        input_shape=(size, size, 3),
         depth_multiplier=depth_multiplier,
     )
     model.compile(
@@ -291,8 +341,10 @@ def print_stages(stages, loaded, title="stage (medians)"):
     mark = " *" if loaded else ""
     print(f"{title:<48}{'images/s':>10}{'cpu ms/img':>12}{'img/s/core':>12}")
     for name, stage in stages.items():
-        print(f"{name:<48}{stage['images_per_second']:>10.1f}{stage['cpu_ms_per_image']:>12.2f}"
-              f"{stage['images_per_second_per_core']:>12.0f}{mark}")
+        print(
+            f"{name:<48}{stage['images_per_second']:>10.1f}{stage['cpu_ms_per_image']:>12.2f}"
+            f"{stage['images_per_second_per_core']:>12.0f}{mark}"
+        )
 
 
 def main(argv=None):
@@ -308,22 +360,22 @@ def main(argv=None):
 
     start = time.perf_counter()
     pipelines = {"bare_decode": bare_decode(paths, size, batch)}
-    pipelines["train_pipeline"], _ = data.build_dataset(data.DataConfig(
-        workdir, split="train", **common
-    ))
+    pipelines["train_pipeline"], _ = data.build_dataset(
+        data.DataConfig(workdir, split="train", **common)
+    )
     build_seconds = time.perf_counter() - start
-    pipelines["train_pipeline_color_in_model"], _ = data.build_dataset(data.DataConfig(
-        workdir, split="train", color_in_model=True, **common
-    ))
-    pipelines["train_pipeline_fast"], _ = data.build_dataset(data.DataConfig(
-        workdir, split="train", augment="fast", **common
-    ))
-    pipelines["train_pipeline_no_augment"], _ = data.build_dataset(data.DataConfig(
-        workdir, split="train", augment="none", **common
-    ))
-    pipelines["eval_pipeline"], _ = data.build_dataset(data.DataConfig(
-        workdir, split="validation", **common
-    ))
+    pipelines["train_pipeline_color_in_model"], _ = data.build_dataset(
+        data.DataConfig(workdir, split="train", color_in_model=True, **common)
+    )
+    pipelines["train_pipeline_fast"], _ = data.build_dataset(
+        data.DataConfig(workdir, split="train", augment="fast", **common)
+    )
+    pipelines["train_pipeline_no_augment"], _ = data.build_dataset(
+        data.DataConfig(workdir, split="train", augment="none", **common)
+    )
+    pipelines["eval_pipeline"], _ = data.build_dataset(
+        data.DataConfig(workdir, split="validation", **common)
+    )
     stages = measure(pipelines, args.rounds, args.passes)
     colour_device, colour_step = colour_step_rate(size, batch)
     step_rate = None
@@ -333,12 +385,16 @@ def main(argv=None):
         )
     profile = None
     if args.profile:
-        profile = measure({name: ds for name, ds, _ in profile_stages(paths, size, batch)},
-                          args.rounds, args.passes)
+        profile = measure(
+            {name: ds for name, ds, _ in profile_stages(paths, size, batch)},
+            args.rounds,
+            args.passes,
+        )
         for name, _, base in profile_stages(paths, size, batch):
             profile[name]["adds_cpu_ms"] = (
                 profile[name]["cpu_ms_per_image"] - profile[base]["cpu_ms_per_image"]
-                if base else profile[name]["cpu_ms_per_image"]
+                if base
+                else profile[name]["cpu_ms_per_image"]
             )
     options = None
     if args.options:
@@ -361,15 +417,21 @@ def main(argv=None):
             ratios[f"{name}/training_step"] = stages[name]["images_per_second"] / step_rate
 
     devices = [d.device_type for d in tf.config.list_physical_devices()]
-    print(f"{args.num_images} JPEGs {args.width}x{args.height} -> {size}x{size}, batch {batch}, "
-          f"devices: {devices}")
+    print(
+        f"{args.num_images} JPEGs {args.width}x{args.height} -> {size}x{size}, batch {batch}, "
+        f"devices: {devices}"
+    )
     if loaded:
-        print(f"* LOADED HOST: 1-minute load average {max(loads):.1f} on {cores} cores during "
-              "the run; every figure below is marked and is not to be quoted as this host's.")
+        print(
+            f"* LOADED HOST: 1-minute load average {max(loads):.1f} on {cores} cores during "
+            "the run; every figure below is marked and is not to be quoted as this host's."
+        )
     print_stages(stages, loaded)
-    print(f"colour in the model's step (distort_color_batch, XLA) on {colour_device}: "
-          f"{colour_step['wall_ms_per_image']:.3f} wall ms/img, "
-          f"{colour_step['cpu_ms_per_image']:.3f} host cpu ms/img")
+    print(
+        f"colour in the model's step (distort_color_batch, XLA) on {colour_device}: "
+        f"{colour_step['wall_ms_per_image']:.3f} wall ms/img, "
+        f"{colour_step['cpu_ms_per_image']:.3f} host cpu ms/img"
+    )
     if not tf.config.list_physical_devices("GPU"):
         print("  (no GPU or TPU here: the colour's cost on an accelerator is not measured)")
     if step_rate:
@@ -390,13 +452,22 @@ def main(argv=None):
         print_stages(options["variants"], loaded, title="options")
 
     results = {
-        "host": facts, "loaded": loaded, "load_averages": loads,
-        "config": {**vars(args), "workdir": workdir,
-                   "devices": [d.name for d in tf.config.list_physical_devices()]},
-        "stages": stages, "training_step_images_per_second": step_rate,
+        "host": facts,
+        "loaded": loaded,
+        "load_averages": loads,
+        "config": {
+            **vars(args),
+            "workdir": workdir,
+            "devices": [d.name for d in tf.config.list_physical_devices()],
+        },
+        "stages": stages,
+        "training_step_images_per_second": step_rate,
         "colour_in_model_step": {"device": colour_device, **colour_step},
-        "ratios": ratios, "goals": GOALS, "build_dataset_seconds": build_seconds,
-        "profile": profile, "options": options,
+        "ratios": ratios,
+        "goals": GOALS,
+        "build_dataset_seconds": build_seconds,
+        "profile": profile,
+        "options": options,
     }
     if args.out:
         atomic.write_json(args.out, results)

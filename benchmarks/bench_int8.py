@@ -48,24 +48,40 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=299, help="input size in pixels (default 299)")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per form (default 5)")
-    parser.add_argument("--seconds", type=float, default=2.0,
-                        help="length of one timed round in seconds (default 2)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="interpreter threads of the main rows (default: all cores)")
-    parser.add_argument("--calibration-images", type=int, default=50,
-                        help="int8 calibration images (default 50)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=2.0,
+        help="length of one timed round in seconds (default 2)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count(),
+        help="interpreter threads of the main rows (default: all cores)",
+    )
+    parser.add_argument(
+        "--calibration-images", type=int, default=50, help="int8 calibration images (default 50)"
+    )
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     return parser.parse_args(argv)
 
 
-def convert(model, calibration, path, *, mode="int8", float_ops=(), io_type="uint8",
-            per_tensor=False):
+def convert(
+    model, calibration, path, *, mode="int8", float_ops=(), io_type="uint8", per_tensor=False
+):
     """Writes one form to ``path``; the library's export except for the per-tensor row."""
     if not per_tensor and io_type != "float32":
         export.export_tflite(
-            model, path, mode=mode, calibration_data=[calibration], check_parity=False,
-            num_calibration_images=len(calibration), num_parity_images=0,
-            float_ops=float_ops, io_type=io_type,
+            model,
+            path,
+            mode=mode,
+            calibration_data=[calibration],
+            check_parity=False,
+            num_calibration_images=len(calibration),
+            num_parity_images=0,
+            float_ops=float_ops,
+            io_type=io_type,
         )
         return
     # The forms the library does not offer: float32 input/output, per-tensor scales.
@@ -87,10 +103,10 @@ def convert(model, calibration, path, *, mode="int8", float_ops=(), io_type="uin
 
 def interpreter_run(path, threads, xnnpack=True):
     """``(run, partitions)``: one batch-1 invoke, and the number of XNNPACK partitions."""
-    resolver = (OpResolverType.AUTO if xnnpack
-                else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    interpreter = Interpreter(model_path=path, num_threads=threads,
-                              experimental_op_resolver_type=resolver)
+    resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    interpreter = Interpreter(
+        model_path=path, num_threads=threads, experimental_op_resolver_type=resolver
+    )
     interpreter.allocate_tensors()
     given = interpreter.get_input_details()[0]
     image = np.zeros(given["shape"], given["dtype"])
@@ -116,9 +132,16 @@ def main(argv=None):
     print(hostinfo.describe())
     facts = hostinfo.host()
     model = keras_inception.InceptionV3(input_shape=(args.size, args.size, 3))
-    calibration = np.concatenate(list(data.calibration_images(
-        "digits", args.size, num_images=args.calibration_images, batch_size=args.calibration_images
-    )))
+    calibration = np.concatenate(
+        list(
+            data.calibration_images(
+                "digits",
+                args.size,
+                num_images=args.calibration_images,
+                batch_size=args.calibration_images,
+            )
+        )
+    )
     conversions = {
         "dynamic": dict(mode="dynamic"),
         "int8 all-int8 uint8-io": dict(io_type="uint8"),
@@ -130,9 +153,11 @@ def main(argv=None):
     }
     # (form, threads, xnnpack) rows beyond the main ones.
     extra = [
-        ("dynamic", 1, True), ("int8 all-int8 uint8-io", 1, True),
+        ("dynamic", 1, True),
+        ("int8 all-int8 uint8-io", 1, True),
         ("int8 float-avgpool uint8-io", 1, True),
-        ("dynamic", args.threads, False), ("int8 all-int8 uint8-io", args.threads, False),
+        ("dynamic", args.threads, False),
+        ("int8 all-int8 uint8-io", args.threads, False),
         ("int8 float-avgpool uint8-io", args.threads, False),
     ]
     rows = {}
@@ -156,21 +181,42 @@ def main(argv=None):
 
     base = statistics.median(rounds[("dynamic", args.threads, True)])
     results = []
-    print(f"\nInception-v3 at {args.size} px, batch 1, median of {args.rounds} rounds of "
-          f"{args.seconds:g} s")
-    print(f"{'form':<30}{'threads':>8}{'XNNPACK':>9}{'partitions':>11}{'images/s':>10}"
-          f"{'vs dynamic':>12}")
+    print(
+        f"\nInception-v3 at {args.size} px, batch 1, median of {args.rounds} rounds of "
+        f"{args.seconds:g} s"
+    )
+    print(
+        f"{'form':<30}{'threads':>8}{'XNNPACK':>9}{'partitions':>11}{'images/s':>10}"
+        f"{'vs dynamic':>12}"
+    )
     for (name, threads, xnnpack), (_, partitions) in rows.items():
         speed = statistics.median(rounds[(name, threads, xnnpack)])
-        results.append({"form": name, "threads": threads, "xnnpack": xnnpack,
-                        "xnnpack_partitions": partitions, "images_per_second": speed,
-                        "ratio_vs_dynamic": speed / base,
-                        "rounds": rounds[(name, threads, xnnpack)]})
-        print(f"{name:<30}{threads:>8}{'yes' if xnnpack else 'no':>9}{partitions:>11}"
-              f"{speed:>10.2f}{speed / base:>11.2f}x")
+        results.append(
+            {
+                "form": name,
+                "threads": threads,
+                "xnnpack": xnnpack,
+                "xnnpack_partitions": partitions,
+                "images_per_second": speed,
+                "ratio_vs_dynamic": speed / base,
+                "rounds": rounds[(name, threads, xnnpack)],
+            }
+        )
+        print(
+            f"{name:<30}{threads:>8}{'yes' if xnnpack else 'no':>9}{partitions:>11}"
+            f"{speed:>10.2f}{speed / base:>11.2f}x"
+        )
     if args.out:
-        atomic.write_json(args.out, {"benchmark": "bench_int8", "host": facts, "size": args.size,
-                                     "rounds": args.rounds, "results": results})
+        atomic.write_json(
+            args.out,
+            {
+                "benchmark": "bench_int8",
+                "host": facts,
+                "size": args.size,
+                "rounds": args.rounds,
+                "results": results,
+            },
+        )
     return results
 
 

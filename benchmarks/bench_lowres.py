@@ -42,9 +42,18 @@ def train_one(resolution, *, epochs, depth_multiplier, batch_size, seed, run_dir
     from keras_inception import training
 
     config = training.resolve_config(
-        preset="quick", input_resolution=resolution, image_size=resolution,
-        depth_multiplier=depth_multiplier, epochs=epochs, batch_size=batch_size, seed=seed,
-        precision="float32", export=False, resume=False, run_dir=run_dir, verbose=2,
+        preset="quick",
+        input_resolution=resolution,
+        image_size=resolution,
+        depth_multiplier=depth_multiplier,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        precision="float32",
+        export=False,
+        resume=False,
+        run_dir=run_dir,
+        verbose=2,
     )
     start, start_cpu = time.perf_counter(), time.process_time()
     result = training.train(config)
@@ -61,8 +70,10 @@ def train_one(resolution, *, epochs, depth_multiplier, batch_size, seed, run_dir
         "macs": macs,
         "macs_full_width": full,
         "params": result.model.count_params(),
-        "chosen": {name: choice.get("value") for name, choice
-                   in (result.summary.get("chosen") or {}).items()},
+        "chosen": {
+            name: choice.get("value")
+            for name, choice in (result.summary.get("chosen") or {}).items()
+        },
         "precision": result.summary.get("precision", config.precision),
     }
 
@@ -95,20 +106,35 @@ def table(rows, *, epochs, depth_multiplier):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs for each network (default 3)")
-    parser.add_argument("--depth-multiplier", type=float, default=0.25,
-                        help="width of the three networks (default 0.25)")
+    parser.add_argument(
+        "--depth-multiplier",
+        type=float,
+        default=0.25,
+        help="width of the three networks (default 0.25)",
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
-    parser.add_argument("--seed", type=int, default=1337,
-                        help="seed of all three runs (default 1337)")
-    parser.add_argument("--resolutions", type=int, nargs="+", default=list(RESOLUTIONS),
-                        choices=RESOLUTIONS, help="stems to train (default all three)")
+    parser.add_argument(
+        "--seed", type=int, default=1337, help="seed of all three runs (default 1337)"
+    )
+    parser.add_argument(
+        "--resolutions",
+        type=int,
+        nargs="+",
+        default=list(RESOLUTIONS),
+        choices=RESOLUTIONS,
+        help="stems to train (default all three)",
+    )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
     parser.add_argument("--run-dir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    options = dict(epochs=args.epochs, depth_multiplier=args.depth_multiplier,
-                   batch_size=args.batch_size, seed=args.seed)
+    options = dict(
+        epochs=args.epochs,
+        depth_multiplier=args.depth_multiplier,
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
     if args.child is not None:
         row = train_one(args.child, run_dir=args.run_dir, **options)
         atomic.write_json(args.child_out, row)
@@ -121,10 +147,22 @@ def main(argv=None):
         for resolution in args.resolutions:
             out = os.path.join(work, f"{resolution}.json")
             command = [
-                sys.executable, os.path.abspath(__file__), "--child", str(resolution),
-                "--child-out", out, "--run-dir", os.path.join(work, f"run_{resolution}"),
-                "--epochs", str(args.epochs), "--depth-multiplier", str(args.depth_multiplier),
-                "--batch-size", str(args.batch_size), "--seed", str(args.seed),
+                sys.executable,
+                os.path.abspath(__file__),
+                "--child",
+                str(resolution),
+                "--child-out",
+                out,
+                "--run-dir",
+                os.path.join(work, f"run_{resolution}"),
+                "--epochs",
+                str(args.epochs),
+                "--depth-multiplier",
+                str(args.depth_multiplier),
+                "--batch-size",
+                str(args.batch_size),
+                "--seed",
+                str(args.seed),
             ]
             print(f"\n== input_resolution={resolution} ==", flush=True)
             subprocess.run(command, check=True)
@@ -133,10 +171,12 @@ def main(argv=None):
     choices = {json.dumps(r["chosen"], sort_keys=True) for r in rows}
     print()
     print(hostinfo.describe())
-    print(f"recipe: preset quick, {args.epochs} epochs, width ×{args.depth_multiplier}, batch "
-          f"{args.batch_size}, seed {args.seed}, float32, each network at its own input size"
-          + f"; data choices {rows[0]['chosen']}"
-          + ("" if len(choices) == 1 else " (WARNING: the runs' choices differ)"))
+    print(
+        f"recipe: preset quick, {args.epochs} epochs, width ×{args.depth_multiplier}, batch "
+        f"{args.batch_size}, seed {args.seed}, float32, each network at its own input size"
+        + f"; data choices {rows[0]['chosen']}"
+        + ("" if len(choices) == 1 else " (WARNING: the runs' choices differ)")
+    )
     print(table(rows, epochs=args.epochs, depth_multiplier=args.depth_multiplier))
     if args.json:
         atomic.write_json(args.json, {"host": facts, "options": options, "rows": rows})

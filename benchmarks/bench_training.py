@@ -61,9 +61,7 @@ def measure(variant, size, batch, steps, warmup, classes):
 
     implementation, precision, jit, spe, onednn_amp = VARIANTS[variant]
     if onednn_amp:
-        tf.config.optimizer.set_experimental_options(
-            {"auto_mixed_precision_onednn_bfloat16": True}
-        )
+        tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": True})
     if precision == "auto":
         from keras_inception import precision as precision_lib
 
@@ -82,7 +80,9 @@ def measure(variant, size, batch, steps, warmup, classes):
         )
     model.compile(
         keras.optimizers.RMSprop(0.01, rho=0.9, momentum=0.9, epsilon=1.0),
-        "categorical_crossentropy", jit_compile=jit, steps_per_execution=spe,
+        "categorical_crossentropy",
+        jit_compile=jit,
+        steps_per_execution=spe,
     )
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (batch, size, size, 3)).astype("float32")
@@ -95,8 +95,14 @@ def measure(variant, size, batch, steps, warmup, classes):
     # With steps_per_execution=k the callback runs once every k steps; the
     # timed span runs from the first call after the warm-up to the last.
     warmup, steps = warmup * spe, max(steps // spe, 1) * spe
-    model.fit(dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0,
-              callbacks=[clock], shuffle=False)
+    model.fit(
+        dataset,
+        steps_per_epoch=warmup + steps,
+        epochs=1,
+        verbose=0,
+        callbacks=[clock],
+        shuffle=False,
+    )
     (first_step, start), (last_step, end) = [e for e in ends if e[0] >= warmup - 1][0], ends[-1]
     return (last_step - first_step) * batch / (end - start), precision
 
@@ -106,11 +112,16 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=299, help="input size (default 299)")
     parser.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
     parser.add_argument("--steps", type=int, default=8, help="timed steps (default 8)")
-    parser.add_argument("--warmup", type=int, default=2,
-                        help="untimed steps first, at least 1 (default 2)")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="untimed steps first, at least 1 (default 2)"
+    )
     parser.add_argument("--classes", type=int, default=1000, help="classes (default 1000)")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="interleaved rounds; the median of each variant is reported")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="interleaved rounds; the median of each variant is reported",
+    )
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--one", metavar="VARIANT", help=argparse.SUPPRESS)
@@ -131,9 +142,20 @@ def main(argv=None):
         # Interleaved, so a change in the machine's load hits every variant alike.
         for variant in variants:
             command = [
-                sys.executable, __file__, "--one", variant, "--size", str(args.size),
-                "--batch", str(args.batch), "--steps", str(args.steps),
-                "--warmup", str(args.warmup), "--classes", str(args.classes),
+                sys.executable,
+                __file__,
+                "--one",
+                variant,
+                "--size",
+                str(args.size),
+                "--batch",
+                str(args.batch),
+                "--steps",
+                str(args.steps),
+                "--warmup",
+                str(args.warmup),
+                "--classes",
+                str(args.classes),
             ]
             env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
             done = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -146,30 +168,48 @@ def main(argv=None):
 
     medians = {v: statistics.median(r) if r else None for v, r in runs.items()}
     anchor = medians[ANCHOR]
-    print(f"InceptionV3 training, {args.size}x{args.size}, batch {args.batch}, {args.steps} timed "
-          f"steps after {args.warmup}, median of {args.rounds} interleaved round(s)")
+    print(
+        f"InceptionV3 training, {args.size}x{args.size}, batch {args.batch}, {args.steps} timed "
+        f"steps after {args.warmup}, median of {args.rounds} interleaved round(s)"
+    )
     print(f"{'variant':<12}{'policy':<16}{'img/s':>8}{'vs ka-fp32':>12}")
     for variant in variants:
         value = medians[variant]
         ratio = value / anchor if value and anchor else float("nan")
-        print(f"{variant:<12}{policies.get(variant, '-'):<16}{value or float('nan'):>8.2f}"
-              f"{ratio:>11.2f}x")
+        print(
+            f"{variant:<12}{policies.get(variant, '-'):<16}{value or float('nan'):>8.2f}"
+            f"{ratio:>11.2f}x"
+        )
     if "auto" in medians and medians["auto"] and anchor:
         ratio = medians["auto"] / anchor
         if facts["amx"]:
             verdict = "met" if ratio >= GOAL else "NOT met"
-            print(f"default fast path (auto) / keras.applications fp32 = {ratio:.2f}x: "
-                  f"goal >= {GOAL}x on an AMX host {verdict}")
+            print(
+                f"default fast path (auto) / keras.applications fp32 = {ratio:.2f}x: "
+                f"goal >= {GOAL}x on an AMX host {verdict}"
+            )
         else:
-            print(f"default fast path (auto) / keras.applications fp32 = {ratio:.2f}x. This host "
-                  f"has NO AMX (amx_bf16 absent): the >= {GOAL}x goal is for AMX hosts and "
-                  "was not measured here.")
+            print(
+                f"default fast path (auto) / keras.applications fp32 = {ratio:.2f}x. This host "
+                f"has NO AMX (amx_bf16 absent): the >= {GOAL}x goal is for AMX hosts and "
+                "was not measured here."
+            )
     if args.json:
         from keras_inception import atomic
 
-        atomic.write_json(args.json, {"host": facts, "size": args.size, "batch": args.batch,
-                                      "steps": args.steps, "rounds": args.rounds, "runs": runs,
-                                      "medians": medians, "policies": policies})
+        atomic.write_json(
+            args.json,
+            {
+                "host": facts,
+                "size": args.size,
+                "batch": args.batch,
+                "steps": args.steps,
+                "rounds": args.rounds,
+                "runs": runs,
+                "medians": medians,
+                "policies": policies,
+            },
+        )
     return 0
 
 

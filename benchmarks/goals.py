@@ -25,11 +25,15 @@ def inference_goals(ratios, goals=INFERENCE_GOALS):
     for mode, target in goals:
         key = mode if mode == "float32" else f"{mode}_vs_keras_float32"
         for batch, ratio in ratios.get(key, {}).items():
-            results.append({
-                "goal": f"our {mode} >= {target:g}x keras.applications float32",
-                "mode": mode, "batch_size": int(batch), "ratio": ratio,
-                "met": ratio >= target,
-            })
+            results.append(
+                {
+                    "goal": f"our {mode} >= {target:g}x keras.applications float32",
+                    "mode": mode,
+                    "batch_size": int(batch),
+                    "ratio": ratio,
+                    "met": ratio >= target,
+                }
+            )
     return results
 
 
@@ -76,8 +80,14 @@ def export_goals(rows, *, amx, goals=EXPORT_GOALS):
             continue
         ratio = speed[(form, batch)] / speed[(other, batch)]
         if needs_amx and not amx:
-            results.append({"goal": goal, "ratio": ratio, "met": None,
-                            "note": "not judged: this host has no AMX"})
+            results.append(
+                {
+                    "goal": goal,
+                    "ratio": ratio,
+                    "met": None,
+                    "note": "not judged: this host has no AMX",
+                }
+            )
             continue
         results.append({"goal": goal, "ratio": ratio, "met": ratio >= target, "note": ""})
     return results

@@ -8,8 +8,16 @@ import importlib.metadata
 import os
 import platform
 
-FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16",
-            "amx_int8")
+FEATURES = (
+    "avx2",
+    "avx512f",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+)
 PACKAGES = ("tensorflow", "keras", "numpy", "ai-edge-litert", "keras_inception")
 
 
@@ -41,7 +49,9 @@ def host():
             versions[package] = None
     return {
         "cpu": name,
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cores": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
         "features": {feature: feature in flags for feature in FEATURES},
         "amx": "amx_bf16" in flags,
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
@@ -64,6 +74,8 @@ def describe(facts=None):
         "versions: " + ", ".join(f"{k} {v}" for k, v in facts["versions"].items() if v),
     ]
     if load and load[0] > 1.5 * facts["cores"]:
-        lines.append(f"WARNING: load average {load[0]:.1f} on {facts['cores']} cores: the host "
-                     "is busy with other work; treat the figures below as noisy")
+        lines.append(
+            f"WARNING: load average {load[0]:.1f} on {facts['cores']} cores: the host "
+            "is busy with other work; treat the figures below as noisy"
+        )
     return "\n".join(lines)

@@ -109,7 +109,10 @@ def format_peak(cpu, fractions):
         f"(assumed: {'; '.join(cpu['assumed']) or 'nothing'})"
     ]
     for mode, per_batch in fractions.items():
-        lines.append(f"{mode} share of peak: " + ", ".join(
-            f"batch {batch} {100 * fraction:.1f}%" for batch, fraction in per_batch.items()
-        ))
+        lines.append(
+            f"{mode} share of peak: "
+            + ", ".join(
+                f"batch {batch} {100 * fraction:.1f}%" for batch, fraction in per_batch.items()
+            )
+        )
     return lines

@@ -51,18 +51,31 @@ SMOKE_SETTINGS = dict(
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("source", nargs="?", default="digits",
-                        help="dataset: an image folder, TFRecords, tfds:NAME or digits (default)")
+    parser.add_argument(
+        "source",
+        nargs="?",
+        default="digits",
+        help="dataset: an image folder, TFRecords, tfds:NAME or digits (default)",
+    )
     parser.add_argument("--model", help="registry name (preset: inception_v3)")
     parser.add_argument("--epochs", type=int, help="training epochs (preset: 6)")
     parser.add_argument("--run-dir", help="run directory (default runs/<model>_<source>)")
     parser.add_argument("--out", help="the .tflite file (default <run-dir>/model_int8.tflite)")
-    parser.add_argument("--num-calibration-images", type=int, default=200,
-                        help="training images to calibrate int8 on (default 200)")
-    parser.add_argument("--num-test-images", type=int, default=500,
-                        help="validation images to compare Keras and LiteRT on (default 500)")
-    parser.add_argument("--smoke", action="store_true",
-                        help="a thin network on a generated folder (about a minute)")
+    parser.add_argument(
+        "--num-calibration-images",
+        type=int,
+        default=200,
+        help="training images to calibrate int8 on (default 200)",
+    )
+    parser.add_argument(
+        "--num-test-images",
+        type=int,
+        default=500,
+        help="validation images to compare Keras and LiteRT on (default 500)",
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="a thin network on a generated folder (about a minute)"
+    )
     return parser.parse_args(argv)
 
 
@@ -102,9 +115,11 @@ def calibration_then_held_out(source, config, meta, num_calibration, num_test):
     from keras_inception import data
 
     common = dict(
-        image_size=tuple(meta["image_size"]), batch_size=32,
+        image_size=tuple(meta["image_size"]),
+        batch_size=32,
         scale=takes_scaled_pixels(meta),
-        validation_split=config.validation_split, seed=config.seed,
+        validation_split=config.validation_split,
+        seed=config.seed,
     )
     train = list(
         data.calibration_images(source, num_images=num_calibration, split="train", **common)
@@ -130,13 +145,21 @@ def compare(tflite_path, keras_model, meta, source, config, num_test, batch_size
     details = classifier.input
     scale, zero_point = details["quantization"]
     shape = [int(d) for d in details["shape_signature"]]
-    print(f"LiteRT input: {np.dtype(details['dtype']).name} {shape}, scale {scale:.5f}, "
-          f"zero point {zero_point} (LiteRTClassifier quantizes the float images)")
-    dataset, _ = data.build_dataset(data.DataConfig(
-        source, split="validation", image_size=tuple(meta["image_size"]),
-        batch_size=batch_size, scale=takes_scaled_pixels(meta),
-        validation_split=config.validation_split, seed=config.seed,
-    ))
+    print(
+        f"LiteRT input: {np.dtype(details['dtype']).name} {shape}, scale {scale:.5f}, "
+        f"zero point {zero_point} (LiteRTClassifier quantizes the float images)"
+    )
+    dataset, _ = data.build_dataset(
+        data.DataConfig(
+            source,
+            split="validation",
+            image_size=tuple(meta["image_size"]),
+            batch_size=batch_size,
+            scale=takes_scaled_pixels(meta),
+            validation_split=config.validation_split,
+            seed=config.seed,
+        )
+    )
     labels, keras_out, tflite_out = [], [], []
     for images, batch_labels in dataset.take(-(-num_test // batch_size)).as_numpy_iterator():
         labels.append(batch_labels)
@@ -174,23 +197,32 @@ def main(argv=None):
             source, config, meta, args.num_calibration_images, args.num_test_images
         )
         report = export.export_tflite(
-            model, out, mode="int8", calibration_data=images, class_names=class_names,
-            num_calibration_images=num_calibration, num_parity_images=num_held_out,
+            model,
+            out,
+            mode="int8",
+            calibration_data=images,
+            class_names=class_names,
+            num_calibration_images=num_calibration,
+            num_parity_images=num_held_out,
         )
         parity = report["parity"]
         print(
             f"int8 model: {out}, {report['size_bytes']:,} bytes "
             f"({report['size_bytes'] / report['float32_weight_bytes']:.0%} of the float32 weights)"
         )
-        print(f"export parity check: top-1 agreement {parity['top1_agreement']:.1%} on "
-              f"{parity['num_images']} {parity['images']} images")
+        print(
+            f"export parity check: top-1 agreement {parity['top1_agreement']:.1%} on "
+            f"{parity['num_images']} {parity['images']} images"
+        )
         print(f"  {export_parity.describe(parity)}")
         print(f"labels and input normalization: {report['sidecar']}")
 
         figures = compare(out, model, meta, source, config, args.num_test_images)
-        print(f"validation, {figures['images']} images: Keras top-1 {figures['keras_top1']:.1%}, "
-              f"LiteRT int8 top-1 {figures['tflite_top1']:.1%}, agreement "
-              f"{figures['agreement']:.1%}, max |p_keras - p_int8| {figures['max_abs_diff']:.3f}")
+        print(
+            f"validation, {figures['images']} images: Keras top-1 {figures['keras_top1']:.1%}, "
+            f"LiteRT int8 top-1 {figures['tflite_top1']:.1%}, agreement "
+            f"{figures['agreement']:.1%}, max |p_keras - p_int8| {figures['max_abs_diff']:.3f}"
+        )
     return 0
 
 

@@ -111,15 +111,24 @@ def parse_args(argv=None):
     parser.add_argument(
         "--epochs", type=int, help="epochs of the frozen-backbone phase (preset: 5)"
     )
-    parser.add_argument("--finetune-epochs", type=int,
-                        help="epochs with the top blocks unfrozen (preset: 5)")
+    parser.add_argument(
+        "--finetune-epochs", type=int, help="epochs with the top blocks unfrozen (preset: 5)"
+    )
     parser.add_argument("--batch-size", type=int, help="global batch size (preset: 32)")
     parser.add_argument("--weights", help="imagenet (preset), a weights file, or none")
     parser.add_argument("--run-dir", help="run directory (default runs/<model>_<folder>)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="any TrainConfig field, e.g. --set use_ema=true (repeatable)")
-    parser.add_argument("--smoke", action="store_true",
-                        help="fine-tune a thin network on a generated folder (about a minute)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any TrainConfig field, e.g. --set use_ema=true (repeatable)",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="fine-tune a thin network on a generated folder (about a minute)",
+    )
     args = parser.parse_args(argv)
     if not args.smoke and not args.folder:
         parser.error("give the image folder, or --smoke")
@@ -132,8 +141,10 @@ def finetune_config(args, folder):
 
     fields = dict(SMOKE_SETTINGS) if args.smoke else {"model": args.model}
     flags = {
-        "image_size": args.image_size, "epochs": args.epochs,
-        "finetune_epochs": args.finetune_epochs, "batch_size": args.batch_size,
+        "image_size": args.image_size,
+        "epochs": args.epochs,
+        "finetune_epochs": args.finetune_epochs,
+        "batch_size": args.batch_size,
         "run_dir": args.run_dir,
     }
     fields.update({k: v for k, v in flags.items() if v is not None})
@@ -164,15 +175,19 @@ def main(argv=None):
         folder = args.folder
         if args.smoke:
             folder = smoke_folder(scratch)
-            print(f"--smoke: generated {folder} ({', '.join(TOY_CLASSES)}); "
-                  "random initial weights, as smoke runs download nothing")
+            print(
+                f"--smoke: generated {folder} ({', '.join(TOY_CLASSES)}); "
+                "random initial weights, as smoke runs download nothing"
+            )
         config = finetune_config(args, folder)
         if args.smoke and not args.run_dir:
             config = config.replace(run_dir=os.path.join(scratch, "run"))
         size = config.image_size or get_spec(config.model).default_size
-        print(f"fine-tuning {config.model} at {size} px: "
-              f"{config.epochs} epoch(s) on a frozen backbone, then "
-              f"{config.finetune_epochs} with the top {config.unfreeze_top_blocks} blocks unfrozen")
+        print(
+            f"fine-tuning {config.model} at {size} px: "
+            f"{config.epochs} epoch(s) on a frozen backbone, then "
+            f"{config.finetune_epochs} with the top {config.unfreeze_top_blocks} blocks unfrozen"
+        )
         try:
             result = training.train(config)
         except FileNotFoundError as error:
@@ -182,8 +197,9 @@ def main(argv=None):
 
         print_history(result.history)
         print(f"curves: {os.path.join(result.run_dir, 'curves.png')}")
-        examples = [sorted(glob.glob(os.path.join(folder, name, "*")))[0]
-                    for name in result.class_names[:3]]
+        examples = [
+            sorted(glob.glob(os.path.join(folder, name, "*")))[0] for name in result.class_names[:3]
+        ]
         for item in predict.predict_files(examples, result.run_dir, top_k=2):
             best = ", ".join(f"{p['label']} {p['score']:.2f}" for p in item.get("predictions", []))
             print(f"{os.path.relpath(item['path'], folder)}: {best or item.get('error')}")

@@ -38,8 +38,15 @@ def model_path(model_name, version=None):
     return f"v1/models/{model_name}" + (f"/versions/{version}" if version else "")
 
 
-def predict_rest(images, model_name, *, server="http://localhost:8501", version=None,
-                 signature=SIGNATURE, timeout=30.0):
+def predict_rest(
+    images,
+    model_name,
+    *,
+    server="http://localhost:8501",
+    version=None,
+    signature=SIGNATURE,
+    timeout=30.0,
+):
     """Sends encoded images to TF Serving's REST ``:predict`` endpoint.
 
     Args:
@@ -59,13 +66,17 @@ def predict_rest(images, model_name, *, server="http://localhost:8501", version=
             not decode fails the whole request).
         OSError: the server cannot be reached.
     """
-    body = json.dumps({
-        "signature_name": signature,
-        "instances": [{"b64": base64.b64encode(image).decode("ascii")} for image in images],
-    }).encode("utf-8")
+    body = json.dumps(
+        {
+            "signature_name": signature,
+            "instances": [{"b64": base64.b64encode(image).decode("ascii")} for image in images],
+        }
+    ).encode("utf-8")
     request = urllib.request.Request(
         f"{server.rstrip('/')}/{model_path(model_name, version)}:predict",
-        data=body, headers={"Content-Type": "application/json"}, method="POST",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        method="POST",
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -75,8 +86,9 @@ def predict_rest(images, model_name, *, server="http://localhost:8501", version=
     return answer["predictions"]
 
 
-def predict_grpc(images, model_name, *, target="localhost:8500", version=None,
-                 signature=SIGNATURE, timeout=30.0):
+def predict_grpc(
+    images, model_name, *, target="localhost:8500", version=None, signature=SIGNATURE, timeout=30.0
+):
     """Sends encoded images to TF Serving's gRPC ``PredictionService.Predict``.
 
     Args:
@@ -142,17 +154,26 @@ def parse_args(argv=None):
     parser.add_argument("images", nargs="+", help="image files (JPEG, PNG, GIF, BMP)")
     parser.add_argument("--model", required=True, help="served model name")
     parser.add_argument("--version", type=int, help="model version (default: the latest)")
-    parser.add_argument("--server", default="http://localhost:8501",
-                        help="REST address (default http://localhost:8501)")
-    parser.add_argument("--grpc", metavar="HOST:PORT",
-                        help="use gRPC at this address instead of REST (e.g. localhost:8500)")
+    parser.add_argument(
+        "--server",
+        default="http://localhost:8501",
+        help="REST address (default http://localhost:8501)",
+    )
+    parser.add_argument(
+        "--grpc",
+        metavar="HOST:PORT",
+        help="use gRPC at this address instead of REST (e.g. localhost:8500)",
+    )
     parser.add_argument("--signature", default=SIGNATURE, help=f"signature (default {SIGNATURE})")
-    parser.add_argument("--batch-size", type=int, default=16,
-                        help="images per request (default 16)")
-    parser.add_argument("--timeout", type=float, default=30.0,
-                        help="seconds per request (default 30)")
-    parser.add_argument("--json", action="store_true",
-                        help="print the answers as JSON (one object per image)")
+    parser.add_argument(
+        "--batch-size", type=int, default=16, help="images per request (default 16)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds per request (default 30)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the answers as JSON (one object per image)"
+    )
     return parser.parse_args(argv)
 
 
@@ -163,16 +184,18 @@ def main(argv=None):
         return 2
     common = dict(version=args.version, signature=args.signature, timeout=args.timeout)
     if args.grpc:
+
         def send(batch):
             return predict_grpc(batch, args.model, target=args.grpc, **common)
     else:
+
         def send(batch):
             return predict_rest(batch, args.model, server=args.server, **common)
 
     results = []
     try:
         for start in range(0, len(args.images), args.batch_size):
-            paths = args.images[start:start + args.batch_size]
+            paths = args.images[start : start + args.batch_size]
             batch = []
             for path in paths:
                 with open(path, "rb") as f:
@@ -185,8 +208,10 @@ def main(argv=None):
         if args.json:
             print(json.dumps({k: result[k] for k in ("path",) + OUTPUT_KEYS}))
         else:
-            best = ", ".join(f"{label} {score:.3f}" for label, score
-                             in zip(result["top_k_labels"], result["top_k_scores"]))
+            best = ", ".join(
+                f"{label} {score:.3f}"
+                for label, score in zip(result["top_k_labels"], result["top_k_scores"])
+            )
             print(f"{result['path']}: {best}")
     return 0
 

@@ -82,7 +82,7 @@ def remove_stale(directory, prefix):
     for entry in entries:
         if not entry.startswith(prefix):
             continue
-        pid = entry[len(prefix):].split("-", 1)[0]
+        pid = entry[len(prefix) :].split("-", 1)[0]
         if not pid.isdigit() or pid_alive(int(pid)):
             continue
         path = os.path.join(directory, entry)
@@ -121,11 +121,9 @@ def temporary_path(path):
     """
     path = os.fspath(path)
     name = os.path.basename(path)
-    suffix = name[name.find("."):] if "." in name else ""
+    suffix = name[name.find(".") :] if "." in name else ""
     token = secrets.token_hex(4)
-    return os.path.join(
-        os.path.dirname(path), f"{temporary_prefix(name)}{token}{suffix}"
-    )
+    return os.path.join(os.path.dirname(path), f"{temporary_prefix(name)}{token}{suffix}")
 
 
 def write_file(path, write, *, fault=None):

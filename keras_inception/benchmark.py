@@ -32,6 +32,8 @@ KERAS_APPLICATIONS = {
 MODES = ("float32", "bfloat16", "xla")
 OURS = "keras_inception"
 THEIRS = "keras_applications"
+
+
 @contextlib.contextmanager
 def dtype_policy(name):
     """Builds layers under the Keras dtype policy ``name``; restores the previous one."""
@@ -168,8 +170,10 @@ def benchmark_model(
     for library, model in float32_models.items():
         results[library]["params"] = model.count_params()
         results[library]["macs"] = keras_inception.model_macs(model)
-        say(f"{library}: {results[library]['params']:,} parameters, "
-            f"{results[library]['macs'] / 1e9:.3f} GMACs per image")
+        say(
+            f"{library}: {results[library]['params']:,} parameters, "
+            f"{results[library]['macs'] / 1e9:.3f} GMACs per image"
+        )
 
     for mode in modes:
         if mode == "bfloat16":
@@ -182,7 +186,8 @@ def benchmark_model(
         functions = {
             library: tf.function(
                 lambda x, model=model: model(x, training=False),
-                input_signature=signature, jit_compile=mode == "xla",
+                input_signature=signature,
+                jit_compile=mode == "xla",
             )
             for library, model in models.items()
         }
@@ -190,8 +195,10 @@ def benchmark_model(
             measured = _measure(functions, batch_size, warmup=warmup, repeats=repeats, size=size)
             for library, stats in measured.items():
                 results[library]["inference"].setdefault(mode, {})[str(batch_size)] = stats
-                say(f"{library} {mode} batch {batch_size}: "
-                    f"{stats['images_per_second']:.2f} images/s")
+                say(
+                    f"{library} {mode} batch {batch_size}: "
+                    f"{stats['images_per_second']:.2f} images/s"
+                )
 
     if train_batch_size:
         steps = {
@@ -201,16 +208,21 @@ def benchmark_model(
         measured = _measure(steps, train_batch_size, warmup=warmup, repeats=repeats, size=size)
         for library, stats in measured.items():
             results[library]["training"] = stats
-            say(f"{library} training batch {train_batch_size}: "
-                f"{stats['images_per_second']:.2f} images/s")
+            say(
+                f"{library} training batch {train_batch_size}: "
+                f"{stats['images_per_second']:.2f} images/s"
+            )
 
     report = {
         "model": name,
         "input_size": size,
         "depth_multiplier": depth_multiplier,
         "settings": {
-            "batch_sizes": list(batch_sizes), "repeats": repeats, "warmup": warmup,
-            "modes": list(modes), "train_batch_size": train_batch_size,
+            "batch_sizes": list(batch_sizes),
+            "repeats": repeats,
+            "warmup": warmup,
+            "modes": list(modes),
+            "train_batch_size": train_batch_size,
         },
         "host": hostinfo.host(),
         "libraries": results,
@@ -251,7 +263,8 @@ def format_report(report):
         f"{report['model']} at {report['input_size']}px "
         f"(depth multiplier {report['depth_multiplier']:g}); "
         f"median of {report['settings']['repeats']} runs",
-        f"{'':<20}" + "".join(f"{library:>22}" for library in libraries)
+        f"{'':<20}"
+        + "".join(f"{library:>22}" for library in libraries)
         + ("" if len(libraries) == 1 else f"{'ratio':>9}"),
     ]
 
@@ -262,23 +275,27 @@ def format_report(report):
         return text
 
     ratios = report.get("ratios", {})
-    lines.append(row("parameters", [lib["params"] for lib in libraries.values()],
-                     fmt="{:>22,}"))
-    lines.append(row("GMACs / image", [lib["macs"] / 1e9 for lib in libraries.values()],
-                     fmt="{:>22.3f}"))
+    lines.append(row("parameters", [lib["params"] for lib in libraries.values()], fmt="{:>22,}"))
+    lines.append(
+        row("GMACs / image", [lib["macs"] / 1e9 for lib in libraries.values()], fmt="{:>22.3f}")
+    )
     for mode, per_batch in ours["inference"].items():
         for batch in per_batch:
-            lines.append(row(
-                f"{mode} b{batch} img/s",
-                [_ips(lib, mode, batch) for lib in libraries.values()],
-                ratios.get(mode, {}).get(batch),
-            ))
+            lines.append(
+                row(
+                    f"{mode} b{batch} img/s",
+                    [_ips(lib, mode, batch) for lib in libraries.values()],
+                    ratios.get(mode, {}).get(batch),
+                )
+            )
     if "training" in ours:
-        lines.append(row(
-            f"train b{ours['training']['batch_size']} img/s",
-            [lib["training"]["images_per_second"] for lib in libraries.values()],
-            ratios.get("training"),
-        ))
+        lines.append(
+            row(
+                f"train b{ours['training']['batch_size']} img/s",
+                [lib["training"]["images_per_second"] for lib in libraries.values()],
+                ratios.get("training"),
+            )
+        )
     return "\n".join(lines)
 
 
@@ -305,25 +322,41 @@ def markdown_table(reports, extra_columns=None):
         theirs = report["libraries"].get(THEIRS)
         ratios = report.get("ratios", {})
         rows = [
-            (mode, batch, stats["images_per_second"],
-             theirs and _ips(theirs, mode, batch), ratios.get(mode, {}).get(batch))
-            for mode, per_batch in ours["inference"].items() for batch, stats in per_batch.items()
+            (
+                mode,
+                batch,
+                stats["images_per_second"],
+                theirs and _ips(theirs, mode, batch),
+                ratios.get(mode, {}).get(batch),
+            )
+            for mode, per_batch in ours["inference"].items()
+            for batch, stats in per_batch.items()
         ]
         if "training" in ours:
-            rows.append(("training", str(ours["training"]["batch_size"]),
-                         ours["training"]["images_per_second"],
-                         theirs and theirs["training"]["images_per_second"],
-                         ratios.get("training")))
+            rows.append(
+                (
+                    "training",
+                    str(ours["training"]["batch_size"]),
+                    ours["training"]["images_per_second"],
+                    theirs and theirs["training"]["images_per_second"],
+                    ratios.get("training"),
+                )
+            )
         for mode, batch, mine, other, ratio in rows:
             lines.append(
                 f"| {report['model']} | {report['input_size']} | {mode} | {batch} | {mine:.2f} "
                 f"| {'-' if other is None else f'{other:.2f}'} "
                 f"| {'-' if ratio is None else f'{ratio:.2f}x'} |"
-                + "".join(f" {column(report, mode, batch)} |"
-                          for column in extra_columns.values())
+                + "".join(f" {column(report, mode, batch)} |" for column in extra_columns.values())
             )
     return "\n".join(lines)
 
 
-__all__ = ["KERAS_APPLICATIONS", "MODES", "benchmark_model", "dtype_policy", "format_report",
-           "markdown_table"]
+__all__ = [
+    "KERAS_APPLICATIONS",
+    "MODES",
+    "benchmark_model",
+    "dtype_policy",
+    "format_report",
+    "markdown_table",
+]

@@ -22,7 +22,13 @@ from keras_inception.weights.store import NamedWeights
 
 
 def convert_weights(
-    source, model_name, out, *, keep_background=False, exclude=None, depth_multiplier=1.0,
+    source,
+    model_name,
+    out,
+    *,
+    keep_background=False,
+    exclude=None,
+    depth_multiplier=1.0,
 ):
     """Converts published weights into a converted-weights file (``keras-inception convert``).
 
@@ -63,7 +69,8 @@ def convert_weights(
         if classes is not None and not keep_background:
             classes -= named.label_offset
         model = build(
-            include_top=classes is not None, classes=classes or 1000,
+            include_top=classes is not None,
+            classes=classes or 1000,
             aux_logits=bool(named.heads),
         )
     report = store.apply(model, named)
@@ -71,9 +78,14 @@ def convert_weights(
     written = NamedWeights.from_model(model, label_offset=offset, source=str(source))
     written.save(out)
     return {
-        "out": os.fspath(out), "sha256": files.read_checksum(out), "model": model_name,
-        "classes": written.classes, "label_offset": offset, "heads": list(written.heads),
-        "variables": report["assigned"], "params": model.count_params(),
+        "out": os.fspath(out),
+        "sha256": files.read_checksum(out),
+        "model": model_name,
+        "classes": written.classes,
+        "label_offset": offset,
+        "heads": list(written.heads),
+        "variables": report["assigned"],
+        "params": model.count_params(),
         "dropped": report["dropped"],
     }
 

@@ -20,10 +20,7 @@ def model_flops(model, input_shape=None):
     """
     shape = tuple(input_shape or model.inputs[0].shape[1:])
     if None in shape:
-        raise ValueError(
-            "model_flops needs a static input size. Received: input_shape="
-            f"{shape!r}"
-        )
+        raise ValueError(f"model_flops needs a static input size. Received: input_shape={shape!r}")
     spec = tf.TensorSpec((1, *shape), model.inputs[0].dtype)
     concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
     graph = concrete.graph

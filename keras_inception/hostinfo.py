@@ -13,7 +13,13 @@ import platform
 
 # The CPU flags (``/proc/cpuinfo`` names) that decide float32, bfloat16 and int8 speed.
 FEATURES = (
-    "avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16",
+    "avx2",
+    "avx512f",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_bf16",
     "amx_int8",
 )
 PACKAGES = ("tensorflow", "keras", "numpy", "ai-edge-litert", "keras_inception")

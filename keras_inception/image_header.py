@@ -313,9 +313,7 @@ def _tf_dimensions_and_pixels(contents):
     unknown = tf.constant([-1, -1, -1], tf.int64)
 
     def starts_with(prefix, offset=0):
-        return tf.reduce_all(
-            tf.equal(head[offset:offset + len(prefix)], list(prefix))
-        )
+        return tf.reduce_all(tf.equal(head[offset : offset + len(prefix)], list(prefix)))
 
     def unsigned(offset, size, big_endian=False):
         order = range(size) if big_endian else reversed(range(size))
@@ -352,11 +350,13 @@ def _tf_dimensions_and_pixels(contents):
         vp8x = tf.logical_and(starts_with(b"VP8X", 12), length >= 30)
         lossless = unsigned(21, 4)
         height = tf.where(
-            vp8, unsigned(28, 2) % 0x4000,
+            vp8,
+            unsigned(28, 2) % 0x4000,
             tf.where(vp8l, (lossless // 0x4000) % 0x4000 + 1, unsigned(27, 3) + 1),
         )
         width = tf.where(
-            vp8, unsigned(26, 2) % 0x4000,
+            vp8,
+            unsigned(26, 2) % 0x4000,
             tf.where(vp8l, lossless % 0x4000 + 1, unsigned(24, 3) + 1),
         )
         return with_pixels(height, width, vp8 | vp8l | vp8x)
@@ -367,8 +367,10 @@ def _tf_dimensions_and_pixels(contents):
             (starts_with(b"\x89PNG\r\n\x1a\n"), lambda: tf.constant(_PNG)),
             (starts_with(b"GIF8"), lambda: tf.constant(_GIF)),
             (starts_with(b"BM"), lambda: tf.constant(_BMP)),
-            (tf.logical_and(starts_with(b"RIFF"), starts_with(b"WEBP", 8)),
-             lambda: tf.constant(_WEBP)),
+            (
+                tf.logical_and(starts_with(b"RIFF"), starts_with(b"WEBP", 8)),
+                lambda: tf.constant(_WEBP),
+            ),
         ],
         default=lambda: tf.constant(0),
         exclusive=False,
@@ -404,7 +406,9 @@ def _tf_gif(contents, length):
 
     def repeat(times, step, values):
         return tf.while_loop(
-            lambda i, *_: i < times, lambda i, *v: (i + 1, *step(*v)), (0, *values),
+            lambda i, *_: i < times,
+            lambda i, *v: (i + 1, *step(*v)),
+            (0, *values),
             parallel_iterations=1,
         )[1:]
 
@@ -416,9 +420,7 @@ def _tf_gif(contents, length):
     chain_end = tf.concat(
         [tf.where(body == 0, position, tf.minimum(position + 1 + body, n)), [n]], axis=0
     )
-    (chain_end,) = repeat(
-        doubling_steps(n), lambda jump: (tf.gather(jump, jump),), (chain_end,)
-    )
+    (chain_end,) = repeat(doubling_steps(n), lambda jump: (tf.gather(jump, jump),), (chain_end,))
 
     # The blocks: an extension (0x21) or an image descriptor (0x2C), each
     # followed by its chain; anything else ends the walk (as giflib stops).
@@ -467,6 +469,7 @@ def _tf_gif(contents, length):
     width = tf.cast(width[first], tf.int64)
     ok = tf.logical_and(n >= 13, frames[first] > 0)
     return tf.where(
-        ok, tf.stack([height, width, tf.maximum(pixels[first], height * width)]),
+        ok,
+        tf.stack([height, width, tf.maximum(pixels[first], height * width)]),
         tf.constant([-1, -1, -1], tf.int64),
     )

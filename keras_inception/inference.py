@@ -102,9 +102,12 @@ def fold_batch_norm(model):
         layers[conv_name]["config"]["use_bias"] = True
         bn = layers[bn_name]
         bn.update(
-            module="keras.layers", class_name="Identity", registered_name=None,
+            module="keras.layers",
+            class_name="Identity",
+            registered_name=None,
             config={
-                "name": bn_name, "trainable": bn["config"].get("trainable", True),
+                "name": bn_name,
+                "trainable": bn["config"].get("trainable", True),
                 "dtype": bn["config"].get("dtype"),
             },
         )

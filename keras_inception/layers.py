@@ -37,11 +37,7 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     def __init__(self, depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75, **kwargs):
         super().__init__(**kwargs)
-        if (
-            not isinstance(depth_radius, int)
-            or isinstance(depth_radius, bool)
-            or depth_radius < 0
-        ):
+        if not isinstance(depth_radius, int) or isinstance(depth_radius, bool) or depth_radius < 0:
             raise ValueError(
                 "`depth_radius` must be a non-negative integer. "
                 f"Received: depth_radius={depth_radius!r}"
@@ -109,7 +105,7 @@ def local_response_normalization(x, depth_radius=2, bias=1.0, alpha=2e-5, beta=0
     squares = ops.pad(ops.square(x), [(0, 0), (0, 0), (0, 0), (depth_radius, depth_radius)])
     window_sum = squares[..., :channels]
     for offset in range(1, 2 * depth_radius + 1):
-        window_sum = window_sum + squares[..., offset:offset + channels]
+        window_sum = window_sum + squares[..., offset : offset + channels]
     return x / ops.power(bias + alpha * window_sum, beta)
 
 

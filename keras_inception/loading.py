@@ -197,8 +197,14 @@ def _keras_classifier(source, precision):
 
     name = model.name if isinstance(source, keras.Model) else meta["source"]
     return Classifier(
-        name, "keras", (height, width), meta["num_classes"], class_names,
-        meta["central_fraction"], predict, keep_alive=model,
+        name,
+        "keras",
+        (height, width),
+        meta["num_classes"],
+        class_names,
+        meta["central_fraction"],
+        predict,
+        keep_alive=model,
     )
 
 
@@ -211,7 +217,8 @@ def _saved_model_classifier(path):
     image_bytes = loaded.signatures.get(saved_model.SIGNATURE_BYTES)
     byte_inputs = image_bytes.structured_input_signature[1] if image_bytes is not None else {}
     if (
-        pixels is None or len(byte_inputs) != 1
+        pixels is None
+        or len(byte_inputs) != 1
         or next(iter(byte_inputs.values())).dtype != tf.string
     ):
         raise ValueError(
@@ -232,8 +239,15 @@ def _saved_model_classifier(path):
         return pixels(pixels=tf.convert_to_tensor(batch, tf.float32))["probabilities"]
 
     return Classifier(
-        path, "saved_model", (int(height), int(width)), num_classes, class_names,
-        _saved_model_crop(path), predict, bytes_signature=image_bytes, keep_alive=loaded,
+        path,
+        "saved_model",
+        (int(height), int(width)),
+        num_classes,
+        class_names,
+        _saved_model_crop(path),
+        predict,
+        bytes_signature=image_bytes,
+        keep_alive=loaded,
     )
 
 
@@ -301,8 +315,14 @@ def _tflite_classifier(path):
         return np.asarray(to_probabilities(outputs, output_kind))
 
     return Classifier(
-        path, "tflite", (height, width), num_classes, class_names, central_fraction,
-        predict, keep_alive=content,
+        path,
+        "tflite",
+        (height, width),
+        num_classes,
+        class_names,
+        central_fraction,
+        predict,
+        keep_alive=content,
     )
 
 

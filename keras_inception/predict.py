@@ -88,14 +88,19 @@ def predict_files(
             results.append({"path": path, "error": f"not a decodable image: {reason}"})
             continue
         best = np.argsort(-probabilities, kind="stable")[:top_k]
-        results.append({
-            "path": path,
-            "predictions": [
-                {"label": predictor.class_names[i], "index": int(i),
-                 "score": float(probabilities[i])}
-                for i in best
-            ],
-        })
+        results.append(
+            {
+                "path": path,
+                "predictions": [
+                    {
+                        "label": predictor.class_names[i],
+                        "index": int(i),
+                        "score": float(probabilities[i]),
+                    }
+                    for i in best
+                ],
+            }
+        )
     return results
 
 
@@ -140,13 +145,16 @@ def op_error_text(error):
     ``image is 20000x20000 = 400000000 pixels, over max_pixels=40000000``.
     """
     lines = [
-        line.strip() for line in error.message.splitlines()
-        if line.strip() and not line.startswith(("Graph execution error", "Detected at node", "\t"))
-        and not line.startswith("<stack traces") and "[[{{node" not in line
+        line.strip()
+        for line in error.message.splitlines()
+        if line.strip()
+        and not line.startswith(("Graph execution error", "Detected at node", "\t"))
+        and not line.startswith("<stack traces")
+        and "[[{{node" not in line
     ]
     reason = lines[-1] if lines else error.message.strip()
     # ``{{function_node ...}}`` prefixes and `` [Op:...]`` suffixes say where, not why.
     reason = reason.rsplit("}} ", 1)[-1].split(" [Op:")[0]
     if reason.startswith("assertion failed: [") and reason.endswith("]"):
-        reason = reason[len("assertion failed: ["):-1]
+        reason = reason[len("assertion failed: [") : -1]
     return reason

@@ -104,7 +104,8 @@ class ModelSpec:
         if input_resolution == self.default_size:
             return self
         return dataclasses.replace(
-            self, default_size=input_resolution,
+            self,
+            default_size=input_resolution,
             min_size=self.input_resolutions[input_resolution],
         )
 

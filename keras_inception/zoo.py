@@ -12,8 +12,14 @@ from keras_inception.weights import registry as weights_registry
 # How the table names the publishers of weights records.
 PUBLISHERS = {"keras.applications": "Keras", "tf-slim": "TF-slim"}
 COLUMNS = (
-    "network", "registry name", "params", "multiply-adds", "default input", "min input",
-    "final grid", "top-1 / top-5 (source)",
+    "network",
+    "registry name",
+    "params",
+    "multiply-adds",
+    "default input",
+    "min input",
+    "final grid",
+    "top-1 / top-5 (source)",
 )
 
 
@@ -52,12 +58,19 @@ def zoo_rows(variant="released"):
         if spec.variant != variant:
             continue
         size, channels = spec.final_grid
-        rows.append(ZooRow(
-            title=spec.title, name=spec.name, variant=spec.variant,
-            num_params=spec.num_params, macs=spec.macs, default_size=spec.default_size,
-            min_size=spec.min_size, final_grid=f"{size}×{size}×{channels}",
-            accuracy=accuracy(spec),
-        ))
+        rows.append(
+            ZooRow(
+                title=spec.title,
+                name=spec.name,
+                variant=spec.variant,
+                num_params=spec.num_params,
+                macs=spec.macs,
+                default_size=spec.default_size,
+                min_size=spec.min_size,
+                final_grid=f"{size}×{size}×{channels}",
+                accuracy=accuracy(spec),
+            )
+        )
     return rows
 
 

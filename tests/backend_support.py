@@ -40,8 +40,14 @@ def build(name, variant, **kwargs):
     """The pair's model at a small input and width, logits out."""
     size = input_size(name, variant)
     return keras_inception.get_model(
-        name, variant=variant, weights=None, input_shape=(size, size, 3), classes=10,
-        depth_multiplier=DEPTH_MULTIPLIER, classifier_activation=None, **kwargs,
+        name,
+        variant=variant,
+        weights=None,
+        input_shape=(size, size, 3),
+        classes=10,
+        depth_multiplier=DEPTH_MULTIPLIER,
+        classifier_activation=None,
+        **kwargs,
     )
 
 

@@ -74,11 +74,11 @@ def broken_files(seed=0):
     # Invalid markers early in the entropy-coded data: every crop reads them.
     corrupt = bytearray(jpeg)
     start = jpeg.index(b"\xff\xda") + 20
-    corrupt[start:start + 64] = bytes([0xFF, 0x12]) * 32
+    corrupt[start : start + 64] = bytes([0xFF, 0x12]) * 32
     # Damaged compressed pixels; the header and the IEND chunk are intact.
     corrupt_png = bytearray(png)
     start = png.index(b"IDAT") + 20
-    corrupt_png[start:start + 40] = bytes(b ^ 0x55 for b in corrupt_png[start:start + 40])
+    corrupt_png[start : start + 40] = bytes(b ^ 0x55 for b in corrupt_png[start : start + 40])
     rgb = Image.fromarray(random_rgb(12, 16, seed))
     return {
         "empty.jpg": b"",
@@ -105,9 +105,9 @@ def flat_jpeg(height, width):
     small = encode(Image.new("L", (8, 8), 128), "JPEG", quality=75)
     sof = small.index(b"\xff\xc0")
     header = bytearray(small[: small.index(b"\xff\xda")])
-    header[sof + 5:sof + 9] = struct.pack(">HH", height, width)
-    sos_length = struct.unpack(">H", small[small.index(b"\xff\xda") + 2:][:2])[0]
-    sos = small[small.index(b"\xff\xda"):small.index(b"\xff\xda") + 2 + sos_length]
+    header[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    sos_length = struct.unpack(">H", small[small.index(b"\xff\xda") + 2 :][:2])[0]
+    sos = small[small.index(b"\xff\xda") : small.index(b"\xff\xda") + 2 + sos_length]
     blocks = height * width // 64
     return bytes(header) + sos + b"\x28\xa2\x8a" * (blocks // 4) + b"\xff\xd9"
 

@@ -33,10 +33,15 @@ def calibration_stream():
     """The digits validation images the exports calibrate and check parity on, in order."""
     from keras_inception import data
 
-    return list(data.calibration_images(
-        "digits", IMAGE_SIZE, num_images=NUM_CALIBRATION_IMAGES + NUM_PARITY_IMAGES,
-        batch_size=40, validation_split=VALIDATION_SPLIT,
-    ))
+    return list(
+        data.calibration_images(
+            "digits",
+            IMAGE_SIZE,
+            num_images=NUM_CALIBRATION_IMAGES + NUM_PARITY_IMAGES,
+            batch_size=40,
+            validation_split=VALIDATION_SPLIT,
+        )
+    )
 
 
 def tiny_model(**kwargs):
@@ -109,8 +114,12 @@ def digits_tflite(tmp_path_factory, mode):
             from keras_inception import export
 
             report = export.export_tflite(
-                run, path, mode=mode, calibration_data=calibration_stream(),
-                num_calibration_images=NUM_CALIBRATION_IMAGES, num_parity_images=NUM_PARITY_IMAGES,
+                run,
+                path,
+                mode=mode,
+                calibration_data=calibration_stream(),
+                num_calibration_images=NUM_CALIBRATION_IMAGES,
+                num_parity_images=NUM_PARITY_IMAGES,
             )
             (directory / "report.json").write_text(json.dumps(report))
     return path, json.loads((directory / "report.json").read_text())
@@ -147,14 +156,22 @@ def _train(run):
     from keras_inception import InceptionV3
     from keras_inception import data
 
-    train, info = data.build_dataset(data.DataConfig(
-        "digits", split="train", image_size=IMAGE_SIZE, batch_size=32, augment="none",
-        deterministic=True,
-    ))
+    train, info = data.build_dataset(
+        data.DataConfig(
+            "digits",
+            split="train",
+            image_size=IMAGE_SIZE,
+            batch_size=32,
+            augment="none",
+            deterministic=True,
+        )
+    )
     keras.utils.set_random_seed(0)
     model = InceptionV3(
-        input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), depth_multiplier=DEPTH_MULTIPLIER,
-        classes=len(info.class_names), classifier_activation=None,
+        input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
+        depth_multiplier=DEPTH_MULTIPLIER,
+        classes=len(info.class_names),
+        classifier_activation=None,
     )
     # A run of a few dozen steps: the moving statistics must settle within it.
     for layer in model.layers:
@@ -175,7 +192,13 @@ def _train(run):
     run.mkdir(parents=True, exist_ok=True)
     model.save(run / "best.keras")
     data.save_class_names(str(run / "class_names.json"), info.class_names)
-    (run / "config.json").write_text(json.dumps({
-        "model": "inception_v3", "image_size": IMAGE_SIZE, "central_fraction": 1.0,
-    }))
+    (run / "config.json").write_text(
+        json.dumps(
+            {
+                "model": "inception_v3",
+                "image_size": IMAGE_SIZE,
+                "central_fraction": 1.0,
+            }
+        )
+    )
     (run / "summary.json").write_text(json.dumps({"loss": history.history["loss"][-1]}))

@@ -28,9 +28,11 @@ def test_stage_table_accounts_for_every_parameter_and_multiply_add(thin_v3):
 def test_markdown_table_collapses_identical_repeats():
     from keras_inception.architecture import Stage
 
-    stages = [Stage("stem", (8, 8, 4), 10, 100)] + [
-        Stage(f"block35_{i}", (8, 8, 4), 5, 50) for i in range(1, 4)
-    ] + [Stage("block35_4", (8, 8, 4), 5, 60)]
+    stages = (
+        [Stage("stem", (8, 8, 4), 10, 100)]
+        + [Stage(f"block35_{i}", (8, 8, 4), 5, 50) for i in range(1, 4)]
+        + [Stage("block35_4", (8, 8, 4), 5, 60)]
+    )
     text = markdown_table(stages)
     assert "block35_1 … block35_3 (×3) | 8×8×4 | 15 |" in text
     assert "| block35_4 |" in text

@@ -19,11 +19,15 @@ def test_architectures_doc_is_up_to_date():
         committed = f.read()
     rendered = make_architectures_doc.render(DOC)
     if rendered != committed:
-        diff = "".join(difflib.unified_diff(
-            committed.splitlines(True), rendered.splitlines(True),
-            fromfile="docs/architectures.md (committed)", tofile="docs/architectures.md (builders)",
-            n=1,
-        ))
+        diff = "".join(
+            difflib.unified_diff(
+                committed.splitlines(True),
+                rendered.splitlines(True),
+                fromfile="docs/architectures.md (committed)",
+                tofile="docs/architectures.md (builders)",
+                n=1,
+            )
+        )
         pytest.fail(f"docs/architectures.md is out of date; run `{REGENERATE}`.\n{diff[:4000]}")
 
 

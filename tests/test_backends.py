@@ -67,7 +67,10 @@ def run_backend(backend, folder):
     env = {**os.environ, "KERAS_BACKEND": backend, **BACKEND_ENV[backend]}
     result = subprocess.run(
         [sys.executable, os.path.join(HERE, "backend_support.py"), str(folder)],
-        capture_output=True, text=True, env=env, timeout=1200,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1200,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     with open(folder / f"{backend}.json") as f:
@@ -91,8 +94,9 @@ def test_builders_preprocessing_and_saving_match_tensorflow(backend, tensorflow_
         # logits as small as 1e-4, where an absolute bound would prove nothing.
         scale = np.abs(tf_logits).max()
         assert scale > 1e-7, key
-        np.testing.assert_allclose(outputs[key] / scale, tf_logits / scale, atol=TOLERANCE,
-                                   err_msg=key)
+        np.testing.assert_allclose(
+            outputs[key] / scale, tf_logits / scale, atol=TOLERANCE, err_msg=key
+        )
 
     # The .keras round trip of the LRN model.
     reference = expected["inception_v1-paper"]

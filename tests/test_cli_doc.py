@@ -22,10 +22,15 @@ def _read(name):
 
 def _assert_same(expected, actual, name):
     if expected != actual:
-        diff = "".join(difflib.unified_diff(
-            actual.splitlines(True), expected.splitlines(True),
-            fromfile=f"{name} (committed)", tofile=f"{name} (live --help)", n=1,
-        ))
+        diff = "".join(
+            difflib.unified_diff(
+                actual.splitlines(True),
+                expected.splitlines(True),
+                fromfile=f"{name} (committed)",
+                tofile=f"{name} (live --help)",
+                n=1,
+            )
+        )
         pytest.fail(f"{name} is out of date with the CLI; run `{REGENERATE}`.\n{diff[:4000]}")
 
 
@@ -62,7 +67,12 @@ def test_rendered_help_is_what_the_command_prints():
     env = dict(os.environ, COLUMNS=str(make_cli_doc.WIDTH), TF_CPP_MIN_LOG_LEVEL="2")
     printed = subprocess.run(
         [sys.executable, "-m", "keras_inception", "data", "--help"],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+        check=True,
     ).stdout
     assert dict(make_cli_doc.command_helps())["keras-inception data"] == printed
 

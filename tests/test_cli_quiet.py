@@ -26,8 +26,12 @@ def cli(*args, cwd):
         k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND")
     }
     return subprocess.run(
-        [sys.executable, "-m", "keras_inception", *args], capture_output=True, text=True,
-        cwd=cwd, env=env, timeout=600,
+        [sys.executable, "-m", "keras_inception", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
     )
 
 
@@ -48,8 +52,18 @@ def test_tflite_export_shows_only_its_summary(tiny_model, mode):
     # int8 also runs the calibration and TensorFlow's quantization debugger,
     # whose deprecation and calibration warnings are TensorFlow's, not the user's.
     extra = ["--calibration-data", "digits", "--num-calibration-images", "20"] * (mode == "int8")
-    result = cli("export", "tiny.keras", "--format", "tflite", "--mode", mode,
-                 "--out", f"quiet_{mode}.tflite", *extra, cwd=tiny_model)
+    result = cli(
+        "export",
+        "tiny.keras",
+        "--format",
+        "tflite",
+        "--mode",
+        mode,
+        "--out",
+        f"quiet_{mode}.tflite",
+        *extra,
+        cwd=tiny_model,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert f"TFLite {mode} model written to quiet_{mode}.tflite" in result.stdout
@@ -57,8 +71,16 @@ def test_tflite_export_shows_only_its_summary(tiny_model, mode):
 
 
 def test_verbose_brings_tensorflows_log_back(tiny_model):
-    result = cli("export", "tiny.keras", "--format", "tflite", "--out", "verbose.tflite",
-                 "--verbose", cwd=tiny_model)
+    result = cli(
+        "export",
+        "tiny.keras",
+        "--format",
+        "tflite",
+        "--out",
+        "verbose.tflite",
+        "--verbose",
+        cwd=tiny_model,
+    )
     assert result.returncode == 0, result.stderr
     # The converter's own chatter, as well as TensorFlow's start-up notices.
     assert "tf_tfl_flatbuffer_helpers" in result.stderr

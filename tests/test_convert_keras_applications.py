@@ -25,7 +25,8 @@ TOLERANCE = 1e-5
 def write_legacy(model, path, *, include_top=True):
     """The layout of the published files (Keras 2 ``save_weights``), optionally without the top."""
     layers = [
-        layer for layer in model.layers
+        layer
+        for layer in model.layers
         if include_top or layer.name not in ("avg_pool", "predictions")
     ]
     with h5py.File(path, "w") as f:
@@ -48,9 +49,11 @@ def images(seed=0):
 def v3_files(tmp_path_factory):
     """Files of one random keras.applications InceptionV3, and its outputs (arrays only)."""
     directory = tmp_path_factory.mktemp("keras_v3")
-    source = randomized(keras.applications.InceptionV3(
-        weights=None, input_shape=(SIZE, SIZE, 3), classifier_activation=None
-    ))
+    source = randomized(
+        keras.applications.InceptionV3(
+            weights=None, input_shape=(SIZE, SIZE, 3), classifier_activation=None
+        )
+    )
     source.save_weights(directory / "v3.weights.h5")
     features = keras.Model(source.input, source.get_layer("mixed10").output)
     x = images()
@@ -95,7 +98,9 @@ def test_without_top_from_notop_and_from_top_files(v3_files):
 def test_wrong_classes_and_wrong_network_are_refused(v3_files):
     with pytest.raises(ValueError, match=r"has 1000 classes.*Received: classes=10"):
         keras_inception.InceptionV3(
-            weights=v3_files["keras3"], classes=10, depth_multiplier=0.25,
+            weights=v3_files["keras3"],
+            classes=10,
+            depth_multiplier=0.25,
             input_shape=(SIZE, SIZE, 3),
         )
     with pytest.raises(ValueError, match=r"file has 94 batch_normalization, 94 conv2d, 1 dense"):
@@ -132,7 +137,9 @@ def test_cli_convert_then_load_with_a_random_auxiliary_head(v3_files, tmp_path, 
     # keras.applications has no auxiliary head: ours keeps its initialisation.
     with pytest.warns(UserWarning, match=r"no weights for the auxiliary head\(s\) \['aux'\]"):
         model = keras_inception.InceptionV3(
-            weights=str(out), aux_logits=True, input_shape=(SIZE, SIZE, 3),
+            weights=str(out),
+            aux_logits=True,
+            input_shape=(SIZE, SIZE, 3),
             classifier_activation=None,
         )
     got = outputs(model, v3_files["x"])
@@ -140,14 +147,17 @@ def test_cli_convert_then_load_with_a_random_auxiliary_head(v3_files, tmp_path, 
 
 
 def test_inception_resnet_v2(tmp_path):
-    source = randomized(keras.applications.InceptionResNetV2(
-        weights=None, input_shape=(SIZE, SIZE, 3), classifier_activation=None
-    ))
+    source = randomized(
+        keras.applications.InceptionResNetV2(
+            weights=None, input_shape=(SIZE, SIZE, 3), classifier_activation=None
+        )
+    )
     source.save_weights(tmp_path / "irv2.weights.h5")
     x = images(1)
     want = outputs(source, x)
     model = keras_inception.InceptionResNetV2(
-        weights=str(tmp_path / "irv2.weights.h5"), input_shape=(SIZE, SIZE, 3),
+        weights=str(tmp_path / "irv2.weights.h5"),
+        input_shape=(SIZE, SIZE, 3),
         classifier_activation=None,
     )
     np.testing.assert_allclose(outputs(model, x), want, atol=TOLERANCE)

@@ -27,43 +27,84 @@ BATCH_NORM = ("beta", "moving_mean", "moving_variance")
 
 def _inception_a(block, quirky=False):
     b1 = ["Conv2d_0b_1x1", "Conv_1_0c_5x5"] if quirky else ["Conv2d_0a_1x1", "Conv2d_0b_5x5"]
-    return [f"{block}/Branch_0/Conv2d_0a_1x1"] + [f"{block}/Branch_1/{c}" for c in b1] + [
-        f"{block}/Branch_2/Conv2d_0a_1x1", f"{block}/Branch_2/Conv2d_0b_3x3",
-        f"{block}/Branch_2/Conv2d_0c_3x3", f"{block}/Branch_3/Conv2d_0b_1x1",
-    ]
+    return (
+        [f"{block}/Branch_0/Conv2d_0a_1x1"]
+        + [f"{block}/Branch_1/{c}" for c in b1]
+        + [
+            f"{block}/Branch_2/Conv2d_0a_1x1",
+            f"{block}/Branch_2/Conv2d_0b_3x3",
+            f"{block}/Branch_2/Conv2d_0c_3x3",
+            f"{block}/Branch_3/Conv2d_0b_1x1",
+        ]
+    )
 
 
 def _inception_b(block):
-    return [f"{block}/Branch_{b}/{c}" for b, convs in (
-        (0, ["Conv2d_0a_1x1"]),
-        (1, ["Conv2d_0a_1x1", "Conv2d_0b_1x7", "Conv2d_0c_7x1"]),
-        (2, ["Conv2d_0a_1x1", "Conv2d_0b_7x1", "Conv2d_0c_1x7", "Conv2d_0d_7x1", "Conv2d_0e_1x7"]),
-        (3, ["Conv2d_0b_1x1"]),
-    ) for c in convs]
+    return [
+        f"{block}/Branch_{b}/{c}"
+        for b, convs in (
+            (0, ["Conv2d_0a_1x1"]),
+            (1, ["Conv2d_0a_1x1", "Conv2d_0b_1x7", "Conv2d_0c_7x1"]),
+            (
+                2,
+                [
+                    "Conv2d_0a_1x1",
+                    "Conv2d_0b_7x1",
+                    "Conv2d_0c_1x7",
+                    "Conv2d_0d_7x1",
+                    "Conv2d_0e_1x7",
+                ],
+            ),
+            (3, ["Conv2d_0b_1x1"]),
+        )
+        for c in convs
+    ]
 
 
 def _inception_c(block, branch_1_3x1):
-    return [f"{block}/{c}" for c in (
-        "Branch_0/Conv2d_0a_1x1", "Branch_1/Conv2d_0a_1x1", "Branch_1/Conv2d_0b_1x3",
-        f"Branch_1/{branch_1_3x1}", "Branch_2/Conv2d_0a_1x1", "Branch_2/Conv2d_0b_3x3",
-        "Branch_2/Conv2d_0c_1x3", "Branch_2/Conv2d_0d_3x1", "Branch_3/Conv2d_0b_1x1",
-    )]
+    return [
+        f"{block}/{c}"
+        for c in (
+            "Branch_0/Conv2d_0a_1x1",
+            "Branch_1/Conv2d_0a_1x1",
+            "Branch_1/Conv2d_0b_1x3",
+            f"Branch_1/{branch_1_3x1}",
+            "Branch_2/Conv2d_0a_1x1",
+            "Branch_2/Conv2d_0b_3x3",
+            "Branch_2/Conv2d_0c_1x3",
+            "Branch_2/Conv2d_0d_3x1",
+            "Branch_3/Conv2d_0b_1x1",
+        )
+    ]
 
 
 # Every conv+BN unit of TF-slim's inception_v3.py (released 2016_08_28 graph),
 # written from that file: the quirks are Mixed_5c/Branch_1, Mixed_6a's
 # "1x1"-named 3x3 convs and Mixed_7b/Branch_1/Conv2d_0b_3x1.
 V3_CONV_UNITS = [
-    "Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
-    *_inception_a("Mixed_5b"), *_inception_a("Mixed_5c", quirky=True), *_inception_a("Mixed_5d"),
-    "Mixed_6a/Branch_0/Conv2d_1a_1x1", "Mixed_6a/Branch_1/Conv2d_0a_1x1",
-    "Mixed_6a/Branch_1/Conv2d_0b_3x3", "Mixed_6a/Branch_1/Conv2d_1a_1x1",
+    "Conv2d_1a_3x3",
+    "Conv2d_2a_3x3",
+    "Conv2d_2b_3x3",
+    "Conv2d_3b_1x1",
+    "Conv2d_4a_3x3",
+    *_inception_a("Mixed_5b"),
+    *_inception_a("Mixed_5c", quirky=True),
+    *_inception_a("Mixed_5d"),
+    "Mixed_6a/Branch_0/Conv2d_1a_1x1",
+    "Mixed_6a/Branch_1/Conv2d_0a_1x1",
+    "Mixed_6a/Branch_1/Conv2d_0b_3x3",
+    "Mixed_6a/Branch_1/Conv2d_1a_1x1",
     *[u for block in ("Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e") for u in _inception_b(block)],
-    "Mixed_7a/Branch_0/Conv2d_0a_1x1", "Mixed_7a/Branch_0/Conv2d_1a_3x3",
-    "Mixed_7a/Branch_1/Conv2d_0a_1x1", "Mixed_7a/Branch_1/Conv2d_0b_1x7",
-    "Mixed_7a/Branch_1/Conv2d_0c_7x1", "Mixed_7a/Branch_1/Conv2d_1a_3x3",
-    *_inception_c("Mixed_7b", "Conv2d_0b_3x1"), *_inception_c("Mixed_7c", "Conv2d_0c_3x1"),
-    "AuxLogits/Conv2d_1b_1x1", "AuxLogits/Conv2d_2a_5x5",
+    "Mixed_7a/Branch_0/Conv2d_0a_1x1",
+    "Mixed_7a/Branch_0/Conv2d_1a_3x3",
+    "Mixed_7a/Branch_1/Conv2d_0a_1x1",
+    "Mixed_7a/Branch_1/Conv2d_0b_1x7",
+    "Mixed_7a/Branch_1/Conv2d_0c_7x1",
+    "Mixed_7a/Branch_1/Conv2d_1a_3x3",
+    *_inception_c("Mixed_7b", "Conv2d_0b_3x1"),
+    *_inception_c("Mixed_7c", "Conv2d_0c_3x1"),
+    "AuxLogits/Conv2d_1b_1x1",
+    "AuxLogits/Conv2d_2a_5x5",
 ]
 V3_CLASSIFIERS = {"Logits/Conv2d_1c_1x1": "predictions", "AuxLogits/Conv2d_2b_1x1": "aux"}
 # Our unit for each irregular TF-slim name (the rest: lower-cased, "/" -> "_").
@@ -91,7 +132,7 @@ def units_of(names, scope):
     """Unit paths of TF-slim variable names."""
     units = set()
     for name in names:
-        path = name[len(scope) + 1:]
+        path = name[len(scope) + 1 :]
         for suffix in slim.VARIABLES.values():
             if path.endswith("/" + suffix):
                 units.add(path[: -len(suffix) - 1])
@@ -127,7 +168,8 @@ def test_hand_written_v1_format_checkpoint_with_the_quirks(v3, tmp_path):
         unit = our_v3_unit(path)
         kernel = v3.get_layer(f"{unit}_conv").kernel
         written[f"InceptionV3/{path}/weights"] = expected[kernel.path] = rng.normal(
-            size=kernel.shape).astype("float32")
+            size=kernel.shape
+        ).astype("float32")
         for name in BATCH_NORM:
             variable = getattr(v3.get_layer(f"{unit}_bn"), name)
             value = rng.uniform(0.5, 1.5, variable.shape).astype("float32")
@@ -160,7 +202,8 @@ def test_v3_round_trip_through_a_checkpoint_with_background(v3, tmp_path):
     for head in ("predictions", "aux"):
         np.testing.assert_allclose(got[head], want[head], atol=1e-6)
     assert tf.train.load_checkpoint(prefix).get_variable_to_shape_map()[
-        "InceptionV3/Logits/Conv2d_1c_1x1/weights"] == [1, 1, 512, 1001]
+        "InceptionV3/Logits/Conv2d_1c_1x1/weights"
+    ] == [1, 1, 512, 1001]
 
 
 def test_missing_and_unexpected_variables_are_named_and_nothing_is_loaded(v3, tmp_path):
@@ -177,7 +220,11 @@ def test_missing_and_unexpected_variables_are_named_and_nothing_is_loaded(v3, tm
     before = [np.asarray(v) for v in randomized(v3, seed=8).weights]
     with pytest.raises(ValueError) as error:
         weights.load_weights(
-            v3, broken, model_name="inception_v3", variant="released", include_top=True,
+            v3,
+            broken,
+            model_name="inception_v3",
+            variant="released",
+            include_top=True,
             classes=1000,
         )
     message = str(error.value)
@@ -207,7 +254,8 @@ def test_archive_extracts_only_checkpoint_files(v3, tmp_path):
     target.mkdir()
     assert slim.extract_checkpoint(archive, str(target)) == str(target / "inception_v3.ckpt")
     assert sorted(p.name for p in target.iterdir()) == [
-        "inception_v3.ckpt.data-00000-of-00001", "inception_v3.ckpt.index",
+        "inception_v3.ckpt.data-00000-of-00001",
+        "inception_v3.ckpt.index",
     ]
     named = weights.read_weights(str(archive), None, "inception_v3")
     assert named.label_offset == 0 and named.source == str(archive)
@@ -277,10 +325,25 @@ def test_cli_converts_a_checkpoint(v3, tmp_path, capsys):
         source, str(tmp_path / "model.ckpt"), "inception_v3", background_class=True
     )
     out = tmp_path / "inception_v3_thin.weights.h5"
-    assert main([
-        "convert", prefix, "--model", "inception_v3", "--out", str(out), "--keep-background",
-        "--exclude", "AuxLogits", "--depth-multiplier", "0.25", "--json",
-    ]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                prefix,
+                "--model",
+                "inception_v3",
+                "--out",
+                str(out),
+                "--keep-background",
+                "--exclude",
+                "AuxLogits",
+                "--depth-multiplier",
+                "0.25",
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert (report["classes"], report["label_offset"], report["heads"]) == (1001, 1, [])
 
@@ -288,6 +351,8 @@ def test_cli_converts_a_checkpoint(v3, tmp_path, capsys):
     want = outputs(source, x)["predictions"]
     loaded = keras_inception.InceptionV3(weights=str(out), **THIN)
     np.testing.assert_allclose(outputs(loaded, x), want, atol=1e-6)
-    assert main(["convert", str(tmp_path / "nothing"), "--model", "inception_v3",
-                 "--out", str(out)]) == 1
+    assert (
+        main(["convert", str(tmp_path / "nothing"), "--model", "inception_v3", "--out", str(out)])
+        == 1
+    )
     assert "Unknown weights for 'inception_v3'" in capsys.readouterr().err

@@ -43,9 +43,9 @@ def epoch(ds):
 
 
 def test_training_batches_are_static_shuffled_and_complete(tree):
-    ds, info = data.build_dataset(data.DataConfig(
-        tree, image_size=16, batch_size=4, validation_split=0
-    ))
+    ds, info = data.build_dataset(
+        data.DataConfig(tree, image_size=16, batch_size=4, validation_split=0)
+    )
     assert ds.element_spec[0].shape == (4, 16, 16, 3) and ds.element_spec[0].dtype == tf.float32
     assert ds.element_spec[1].shape == (4,) and ds.element_spec[1].dtype == tf.int32
     assert (info.num_examples, info.steps_per_epoch, info.augment) == (18, 4, "inception")
@@ -57,9 +57,11 @@ def test_training_batches_are_static_shuffled_and_complete(tree):
 
 
 def test_eval_batches_keep_every_example_in_order(tree):
-    ds, info = data.build_dataset(data.DataConfig(
-        tree, split="validation", image_size=16, batch_size=4, validation_split=0, scale=False
-    ))
+    ds, info = data.build_dataset(
+        data.DataConfig(
+            tree, split="validation", image_size=16, batch_size=4, validation_split=0, scale=False
+        )
+    )
     assert ds.element_spec[0].shape.as_list() == [None, 16, 16, 3]
     images, labels = epoch(ds)
     assert list(labels) == [0] * 6 + [1] * 6 + [2] * 6
@@ -71,9 +73,11 @@ def test_eval_batches_keep_every_example_in_order(tree):
 
 def test_training_is_reproducible_with_a_seed_and_varies_by_epoch(tree):
     def build(seed):
-        return data.build_dataset(data.DataConfig(
-            tree, image_size=16, batch_size=6, seed=seed, deterministic=True, validation_split=0
-        ))[0]
+        return data.build_dataset(
+            data.DataConfig(
+                tree, image_size=16, batch_size=6, seed=seed, deterministic=True, validation_split=0
+            )
+        )[0]
 
     first, second = epoch(build(5)), epoch(build(5))
     np.testing.assert_array_equal(first[0], second[0])
@@ -86,10 +90,17 @@ def test_training_is_reproducible_with_a_seed_and_varies_by_epoch(tree):
 
 def test_color_in_model_leaves_only_the_colour_out(tree, monkeypatch):
     def epoch_of(**fields):
-        ds, info = data.build_dataset(data.DataConfig(
-            tree, image_size=16, batch_size=6, seed=3, deterministic=True, validation_split=0,
-            **fields,
-        ))
+        ds, info = data.build_dataset(
+            data.DataConfig(
+                tree,
+                image_size=16,
+                batch_size=6,
+                seed=3,
+                deterministic=True,
+                validation_split=0,
+                **fields,
+            )
+        )
         return epoch(ds)[0], info
 
     deferred, info = epoch_of(color_in_model=True)
@@ -99,17 +110,23 @@ def test_color_in_model_leaves_only_the_colour_out(tree, monkeypatch):
     )
     np.testing.assert_array_equal(deferred, epoch_of()[0])
     assert epoch_of(augment="mild", color_in_model=True)[1].color_in_model is None
-    _, val_info = data.build_dataset(data.DataConfig(
-        tree, split="validation", image_size=16, batch_size=6, color_in_model=True,
-    ))
+    _, val_info = data.build_dataset(
+        data.DataConfig(
+            tree,
+            split="validation",
+            image_size=16,
+            batch_size=6,
+            color_in_model=True,
+        )
+    )
     assert val_info.color_in_model is None
 
 
 def test_tf_data_options_are_set_for_speed(tree):
     train, _ = data.build_dataset(data.DataConfig(tree, image_size=16, batch_size=4))
-    val, _ = data.build_dataset(data.DataConfig(
-        tree, split="validation", image_size=16, batch_size=4
-    ))
+    val, _ = data.build_dataset(
+        data.DataConfig(tree, split="validation", image_size=16, batch_size=4)
+    )
     for ds, training in ((train, True), (val, False)):
         options = ds.options()
         assert options.threading.private_threadpool_size == 0  # sized to the host's cores
@@ -127,21 +144,21 @@ def test_digits_is_a_source_like_any_other():
     # No default comes from the source's name: the library defaults are the
     # papers' for every source, and training picks its own from the data.
     _, info = data.build_dataset(data.DataConfig("digits", image_size=24, batch_size=32))
-    _, val_info = data.build_dataset(data.DataConfig(
-        "digits", split="validation", image_size=24, batch_size=64
-    ))
+    _, val_info = data.build_dataset(
+        data.DataConfig("digits", split="validation", image_size=24, batch_size=64)
+    )
     assert (info.augment, val_info.central_fraction) == ("inception", 0.875)
     assert (info.num_examples, val_info.num_examples) == (1617, 180)
 
 
 def test_light_recipe_keeps_small_digits_readable():
     common = dict(image_size=24, validation_split=0.2)
-    train, info = data.build_dataset(data.DataConfig(
-        "digits", batch_size=32, augment="light", **common
-    ))
-    val, val_info = data.build_dataset(data.DataConfig(
-        "digits", split="validation", batch_size=64, central_fraction=1.0, **common
-    ))
+    train, info = data.build_dataset(
+        data.DataConfig("digits", batch_size=32, augment="light", **common)
+    )
+    val, val_info = data.build_dataset(
+        data.DataConfig("digits", split="validation", batch_size=64, central_fraction=1.0, **common)
+    )
     assert (info.num_examples, val_info.num_examples) == (1437, 360)
     # A 1-nearest-neighbour classifier on the clean 8x8 training digits must
     # read the pipeline's output, brought back to 8x8, as well as clean digits.
@@ -166,16 +183,18 @@ def test_light_recipe_keeps_small_digits_readable():
     assert accuracy(val, 6) >= 0.95
     light = accuracy(train, 8)
     assert light >= 0.9
-    photo_recipe, _ = data.build_dataset(data.DataConfig(
-        "digits", batch_size=32, augment="inception", **common
-    ))
+    photo_recipe, _ = data.build_dataset(
+        data.DataConfig("digits", batch_size=32, augment="inception", **common)
+    )
     assert accuracy(photo_recipe, 8) < light - 0.3
 
 
 def test_mixup_cutmix_give_one_hot_soft_labels():
-    ds, info = data.build_dataset(data.DataConfig(
-        "digits", image_size=16, batch_size=16, mixup=0.8, cutmix=1.0, randaugment=True
-    ))
+    ds, info = data.build_dataset(
+        data.DataConfig(
+            "digits", image_size=16, batch_size=16, mixup=0.8, cutmix=1.0, randaugment=True
+        )
+    )
     images, labels = next(iter(ds))
     assert info.label_format == "one_hot"
     assert labels.shape == (16, 10) and labels.dtype == tf.float32
@@ -191,10 +210,16 @@ def test_input_context_splits_the_data_between_workers(tree, shards):
         seen = []
         for worker in range(2):
             context = tf.distribute.InputContext(2, worker, 2)
-            ds, _ = data.build_dataset(data.DataConfig(
-                source, split="validation", image_size=8, batch_size=4,
-                validation_split=0,
-            ), input_context=context)
+            ds, _ = data.build_dataset(
+                data.DataConfig(
+                    source,
+                    split="validation",
+                    image_size=8,
+                    batch_size=4,
+                    validation_split=0,
+                ),
+                input_context=context,
+            )
             assert ds.element_spec[0].shape[0] in (None, 2)  # per-replica batches
             seen.append(fingerprints(epoch(ds)[0]))
             assert ds.options().experimental_distribute.auto_shard_policy == AutoShard.OFF
@@ -218,9 +243,9 @@ def test_records_auto_shard_by_file(shards):
         from tensorflow.python.data.experimental.ops.distribute import _AutoShardDataset
     except ImportError:
         pytest.skip("this TensorFlow has no _AutoShardDataset")
-    ds, _ = data.build_dataset(data.DataConfig(
-        shards, image_size=8, batch_size=1, cache=False, validation_split=0
-    ))
+    ds, _ = data.build_dataset(
+        data.DataConfig(shards, image_size=8, batch_size=1, cache=False, validation_split=0)
+    )
     seen = [
         fingerprints(tf.image.resize(x, (2, 2)) for x, _ in _AutoShardDataset(ds, 2, index))
         for index in range(2)
@@ -232,15 +257,19 @@ def test_records_auto_shard_by_file(shards):
 def test_model_fit_consumes_it_under_a_strategy():
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     ds = strategy.distribute_datasets_from_function(
-        lambda context: data.build_dataset(data.DataConfig(
-            "digits", image_size=12, batch_size=64
-        ), input_context=context)[0]
+        lambda context: data.build_dataset(
+            data.DataConfig("digits", image_size=12, batch_size=64), input_context=context
+        )[0]
     )
     with strategy.scope():
-        model = keras.Sequential([
-            keras.Input((12, 12, 3)), keras.layers.Conv2D(8, 3, activation="relu"),
-            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10),
-        ])
+        model = keras.Sequential(
+            [
+                keras.Input((12, 12, 3)),
+                keras.layers.Conv2D(8, 3, activation="relu"),
+                keras.layers.GlobalAveragePooling2D(),
+                keras.layers.Dense(10),
+            ]
+        )
         model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     history = model.fit(ds, epochs=1, steps_per_epoch=5, verbose=0)
     assert np.isfinite(history.history["loss"][0])
@@ -250,13 +279,13 @@ def test_argument_errors_name_the_value(tree):
     with pytest.raises(
         ValueError, match="at least 75x75 for inception_v3.*Received: image_size=64"
     ):
-        data.build_dataset(data.DataConfig(
-            "digits", image_size=64, batch_size=2, model="inception_v3"
-        ))
+        data.build_dataset(
+            data.DataConfig("digits", image_size=64, batch_size=2, model="inception_v3")
+        )
     with pytest.raises(ValueError, match=r"at least 32x32\. Received: image_size=\(40, 16\)"):
-        data.build_dataset(data.DataConfig(
-            "digits", image_size=(40, 16), batch_size=2, min_size=32
-        ))
+        data.build_dataset(
+            data.DataConfig("digits", image_size=(40, 16), batch_size=2, min_size=32)
+        )
     with pytest.raises(ValueError, match="Unknown model"):
         data.build_dataset(data.DataConfig("digits", image_size=80, batch_size=2, model="resnet"))
     with pytest.raises(ValueError, match="Received: batch_size=0"):
@@ -281,9 +310,9 @@ def test_cache_decisions():
 
 def test_file_cache_is_written(tree, tmp_path):
     cache = str(tmp_path / "cache")
-    ds, _ = data.build_dataset(data.DataConfig(
-        tree, image_size=8, batch_size=4, validation_split=0, cache=cache
-    ))
+    ds, _ = data.build_dataset(
+        data.DataConfig(tree, image_size=8, batch_size=4, validation_split=0, cache=cache)
+    )
     epoch(ds)
     assert any(name.startswith("cache") for name in os.listdir(tmp_path))
 
@@ -318,9 +347,9 @@ def test_skipped_files_are_in_the_info(tmp_path):
     log = str(tmp_path / "skipped.log")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _, info = data.build_dataset(data.DataConfig(
-            root, image_size=8, batch_size=2, skipped_log=log
-        ))
+        _, info = data.build_dataset(
+            data.DataConfig(root, image_size=8, batch_size=2, skipped_log=log)
+        )
     skipped = [w for w in caught if issubclass(w.category, data.SkippedFileWarning)]
     assert skipped and skipped[0].filename == __file__  # points at the caller's line
     assert info.skipped == [os.path.join(root, "y", "broken.jpg")]
@@ -364,8 +393,11 @@ def test_data_config_is_the_only_way_in():
     with pytest.raises(ValueError, match="Unknown DataConfig field.*Received: augmnet='mild'"):
         config.replace(augmnet="mild")
     # The old keyword call is refused with the new spelling in the message.
-    with pytest.raises(ValueError, match=r"takes a keras_inception\.data\.DataConfig.*"
-                       r"Received: config='digits'"):
+    with pytest.raises(
+        ValueError,
+        match=r"takes a keras_inception\.data\.DataConfig.*"
+        r"Received: config='digits'",
+    ):
         data.build_dataset("digits")
     assert config.to_dict()["image_size"] == [16, 12]
     assert set(config.to_dict()) == set(data.config.FIELDS)

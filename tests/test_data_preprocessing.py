@@ -216,7 +216,8 @@ def test_distort_color_is_tf_slims_seed_for_seed():
         for seed in range(24):
             np.testing.assert_allclose(
                 data.distort_color(image, seed=[seed, 9]).numpy(),
-                slim_distort_color(image, [seed, 9]).numpy(), atol=1e-6,
+                slim_distort_color(image, [seed, 9]).numpy(),
+                atol=1e-6,
             )
 
 
@@ -281,21 +282,27 @@ def test_training_and_batch_colour_draw_tf_slims_distribution(slim_statistics):
     probes = tf.constant(np.repeat(PROBE[None], 2000, axis=0))
     batch = data.distort_color_batch(probes, seed=7)
     assert differing_statistics(slim_statistics, colour_statistics(batch)) == []
-    train = tf.function(lambda seed: data.preprocess_for_train(
-        PROBE * 255.0, 2, 2, seed=seed, crop=False, flip=False, scale=False
-    ))
+    train = tf.function(
+        lambda seed: data.preprocess_for_train(
+            PROBE * 255.0, 2, 2, seed=seed, crop=False, flip=False, scale=False
+        )
+    )
     trained = [train(tf.constant([seed, 5], tf.int64)).numpy() / 255.0 for seed in range(2000)]
     assert differing_statistics(slim_statistics, colour_statistics(trained)) == []
 
 
-@pytest.mark.parametrize("constant, value, detected", [
-    ("HUE_MAX_DELTA", 0.1, "hue shift"),
-    ("BRIGHTNESS_MAX_DELTA", 24.0 / 255.0, "brightness (grey level)"),
-    ("SATURATION_RANGE", (0.6, 1.4), "saturation (chroma / spread)"),
-    ("CONTRAST_RANGE", (0.6, 1.4), "contrast (grey spread)"),
-])
-def test_the_distribution_test_tells_a_changed_range(slim_statistics, monkeypatch, constant,
-                                                     value, detected):
+@pytest.mark.parametrize(
+    "constant, value, detected",
+    [
+        ("HUE_MAX_DELTA", 0.1, "hue shift"),
+        ("BRIGHTNESS_MAX_DELTA", 24.0 / 255.0, "brightness (grey level)"),
+        ("SATURATION_RANGE", (0.6, 1.4), "saturation (chroma / spread)"),
+        ("CONTRAST_RANGE", (0.6, 1.4), "contrast (grey spread)"),
+    ],
+)
+def test_the_distribution_test_tells_a_changed_range(
+    slim_statistics, monkeypatch, constant, value, detected
+):
     monkeypatch.setattr(preprocessing, constant, value)
     probes = tf.constant(np.repeat(PROBE[None], 2000, axis=0))
     changed = colour_statistics(data.distort_color_batch(probes, seed=7))
@@ -318,12 +325,18 @@ def test_colour_distortion_layer_applies_the_batch_colour_in_training_only():
 
 
 def test_colour_distortion_layer_trains_in_an_xla_compiled_step():
-    model = keras.Sequential([
-        keras.Input((8, 8, 3)), data.ColorDistortion("full", value_range=(0, 255), seed=1),
-        keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2),
-    ])
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=True)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            data.ColorDistortion("full", value_range=(0, 255), seed=1),
+            keras.layers.Conv2D(4, 3),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(2),
+        ]
+    )
+    model.compile(
+        "adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True
+    )
     images = np.random.default_rng(0).uniform(0, 255, (16, 8, 8, 3)).astype(np.float32)
     history = model.fit(images, np.zeros(16, np.int32), batch_size=8, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])

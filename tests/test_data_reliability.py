@@ -52,7 +52,7 @@ def bogus_jpeg(height=65000, width=65000):
     """A real small JPEG whose frame header is patched to claim ``height`` x ``width``."""
     small = bytearray(encode(random_rgb(16, 16), "JPEG", quality=80))
     sof = small.index(b"\xff\xc0")
-    small[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    small[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
     return bytes(small)
 
 
@@ -143,8 +143,9 @@ def test_convert_twice_refuses_then_replaces_the_output_whole(tmp_path):
     trace = str(tmp_path / "trace.txt")
     os.environ[faults.TRACE_ENV] = trace
     try:
-        info = quiet(data.write_tfrecords, root, out, num_shards=2, validation_split=0,
-                     overwrite=True)
+        info = quiet(
+            data.write_tfrecords, root, out, num_shards=2, validation_split=0, overwrite=True
+        )
     finally:
         del os.environ[faults.TRACE_ENV]
     assert sorted(os.listdir(out)) == sorted(
@@ -154,12 +155,16 @@ def test_convert_twice_refuses_then_replaces_the_output_whole(tmp_path):
     with open(trace) as f:
         points = f.read().split()
     assert points == ["data_convert.staging_created"] + ["data_convert.shard_written"] * 2 + [
-        "data_convert.before_publish", "data_convert.old_moved", "data_convert.published"
+        "data_convert.before_publish",
+        "data_convert.old_moved",
+        "data_convert.published",
     ]
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o777 & ~files.current_umask()
     # A shard that is not listed in dataset_info.json is never read.
-    write(os.path.join(out, "train-00003-of-00004.tfrecord"),
-          open(os.path.join(out, info["splits"]["train"]["files"][0]), "rb").read())
+    write(
+        os.path.join(out, "train-00003-of-00004.tfrecord"),
+        open(os.path.join(out, info["splits"]["train"]["files"][0]), "rb").read(),
+    )
     src = sources.open_source(out, validation_split=0)
     elements = list(src.make(size=(8, 8), shuffle=False, seed=0, input_context=None, cache=False))
     assert src.num_examples == len(elements) == info["splits"]["train"]["num_examples"] == 12
@@ -274,10 +279,17 @@ def test_a_single_class_is_refused_everywhere(tmp_path, capsys):
     path = str(tmp_path / "one.tfrecord")
     with tf.io.TFRecordWriter(path) as writer:
         for _ in range(3):
-            writer.write(tfrecord.make_example(
-                encode(random_rgb(8, 8), "PNG"), 0, class_name="x", filename="x.png",
-                height=8, width=8, image_format="PNG",
-            ).SerializeToString())
+            writer.write(
+                tfrecord.make_example(
+                    encode(random_rgb(8, 8), "PNG"),
+                    0,
+                    class_name="x",
+                    filename="x.png",
+                    height=8,
+                    width=8,
+                    image_format="PNG",
+                ).SerializeToString()
+            )
     with pytest.raises(ValueError, match="at least two classes"):
         sources.open_source(path, validation_split=0)
 
@@ -290,9 +302,7 @@ def test_a_jpeg_header_claiming_65000_squared_is_skipped(tmp_path):
     make_tree(root, ["a", "b"], per_class=2)
     bomb = write(os.path.join(root, "a", "bomb.jpg"), bogus_jpeg())
     assert os.path.getsize(bomb) < 3000
-    assert data.inspect_image_file(bomb) == (
-        "too large: 65000x65000 pixels (max_pixels=40000000)"
-    )
+    assert data.inspect_image_file(bomb) == ("too large: 65000x65000 pixels (max_pixels=40000000)")
     src = quiet(sources.open_source, root, validation_split=0, verify="full")
     assert bomb in src.skipped and src.num_examples == 4
 
@@ -314,24 +324,39 @@ def test_record_image_sizes_are_checked_before_decoding(tmp_path):
     payloads.insert(2, bogus_jpeg())
     with tf.io.TFRecordWriter(path) as writer:
         for i, payload in enumerate(payloads):
-            writer.write(tfrecord.make_example(
-                payload, i % 2, class_name=str(i % 2), filename=f"{i}", height=8, width=8,
-                image_format="PNG",
-            ).SerializeToString())
+            writer.write(
+                tfrecord.make_example(
+                    payload,
+                    i % 2,
+                    class_name=str(i % 2),
+                    filename=f"{i}",
+                    height=8,
+                    width=8,
+                    image_format="PNG",
+                ).SerializeToString()
+            )
     src = sources.open_source(path, validation_split=0, verify="full")
     assert src.skipped == {
         f"{path}#2": "image is 65000x65000 = 4225000000 pixels, over max_pixels=40000000"
     }
     assert src.num_examples == 4
-    ds, info = data.build_dataset(data.DataConfig(
-        path, image_size=8, batch_size=8, training=False, validation_split=0, verify="full"
-    ))
+    ds, info = data.build_dataset(
+        data.DataConfig(
+            path, image_size=8, batch_size=8, training=False, validation_split=0, verify="full"
+        )
+    )
     assert info.num_skipped == 1 and sum(len(y) for _, y in ds) == 4
     # Checked by framing only, the bomb reaches the pipeline: its header is
     # read in the graph and the record dropped before any decoder runs.
     with pytest.warns(UserWarning, match="headers only"):
-        ds, info = data.build_dataset(data.DataConfig(
-            path, image_size=8, batch_size=8, training=False, validation_split=0,
-            verify="quick",
-        ))
+        ds, info = data.build_dataset(
+            data.DataConfig(
+                path,
+                image_size=8,
+                batch_size=8,
+                training=False,
+                validation_split=0,
+                verify="quick",
+            )
+        )
     assert info.num_examples == 5 and sum(len(y) for _, y in ds) == 4

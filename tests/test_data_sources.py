@@ -95,9 +95,16 @@ def test_full_scan_skips_exactly_the_bad_files_and_reports_them(messy_tree, tmp_
 def test_quick_scan_lets_mid_file_corruption_through_to_ignore_errors(messy_tree):
     root, good, broken, _ = messy_tree
     with pytest.warns(UserWarning, match="checked by their headers only"):
-        ds, info = data.build_dataset(data.DataConfig(
-            root, image_size=24, batch_size=1, verify="quick", validation_split=0, training=False
-        ))
+        ds, info = data.build_dataset(
+            data.DataConfig(
+                root,
+                image_size=24,
+                batch_size=1,
+                verify="quick",
+                validation_split=0,
+                training=False,
+            )
+        )
     assert broken["corrupt.png"] not in info.skipped
     assert broken["corrupt.jpg"] not in info.skipped
     assert info.num_examples == len(good["ant"]) + len(good["bee"]) + 2
@@ -193,7 +200,8 @@ def test_writer_shards_mix_classes_and_keep_every_image(records):
         "validation": 6,
     }
     assert sorted(os.listdir(out)) == sorted(
-        tfrecord.shard_names("train", 3) + tfrecord.shard_names("validation", 1)
+        tfrecord.shard_names("train", 3)
+        + tfrecord.shard_names("validation", 1)
         + ["class_names.json", "dataset_info.json", "skipped_files.txt"]
     )
     originals = {open(p, "rb").read(): (c, i) for i, c in enumerate(tree) for p in tree[c]}
@@ -242,8 +250,18 @@ def test_unnamed_records_are_split_by_a_stable_hash(records, tmp_path):
     assert len(keys["train"]) + len(keys["validation"]) == 4
     alone = write(str(tmp_path / "copy.tfrecord"), open(single, "rb").read())
     src = sources.open_source(alone, validation_split=0)
-    assert src.class_names == [str(i) for i in range(max(int(e["label"]) for e in src.make(
-        size=(8, 8), shuffle=False, seed=0, input_context=None, cache=False)) + 1)]
+    assert src.class_names == [
+        str(i)
+        for i in range(
+            max(
+                int(e["label"])
+                for e in src.make(
+                    size=(8, 8), shuffle=False, seed=0, input_context=None, cache=False
+                )
+            )
+            + 1
+        )
+    ]
 
 
 def test_training_shards_alone_give_both_splits_without_overlap(tmp_path):
@@ -268,18 +286,25 @@ def test_slim_records_with_boxes_and_one_based_labels(tmp_path):
     path = str(tmp_path / "slim.tfrecord")
     with tf.io.TFRecordWriter(path) as writer:
         for label in (1, 2):
-            writer.write(tfrecord.make_example(
-                encode(random_rgb(16, 16), "JPEG"), label, class_name=f"n0{label}",
-                filename=f"{label}.JPEG", height=16, width=16, image_format="JPEG",
-                bbox=[(0.1, 0.2, 0.5, 0.6), (0.0, 0.0, 1.0, 1.0)],
-            ).SerializeToString())
+            writer.write(
+                tfrecord.make_example(
+                    encode(random_rgb(16, 16), "JPEG"),
+                    label,
+                    class_name=f"n0{label}",
+                    filename=f"{label}.JPEG",
+                    height=16,
+                    width=16,
+                    image_format="JPEG",
+                    bbox=[(0.1, 0.2, 0.5, 0.6), (0.0, 0.0, 1.0, 1.0)],
+                ).SerializeToString()
+            )
     src = sources.open_source(path, validation_split=0, label_offset=1)
     elements = list(src.make(size=(8, 8), shuffle=False, seed=0, input_context=None, cache=False))
     assert [int(e["label"]) for e in elements] == [0, 1]
     np.testing.assert_allclose(elements[0]["bbox"].numpy(), [[0.1, 0.2, 0.5, 0.6], [0, 0, 1, 1]])
-    ds, _ = data.build_dataset(data.DataConfig(
-        path, image_size=12, batch_size=2, validation_split=0, label_offset=1
-    ))
+    ds, _ = data.build_dataset(
+        data.DataConfig(path, image_size=12, batch_size=2, validation_split=0, label_offset=1)
+    )
     images, labels = next(iter(ds))
     assert images.shape == (2, 12, 12, 3)
 
@@ -297,9 +322,9 @@ def test_tfds_source_with_mock_data():
         src = sources.open_source("tfds:tf_flowers", split="validation", validation_split=0.2)
         assert src.kind == "tfds"
         assert src.class_names == ["dandelion", "daisy", "tulips", "sunflowers", "roses"]
-        ds, info = data.build_dataset(data.DataConfig(
-            "tfds:tf_flowers", split="validation", image_size=16, batch_size=4
-        ))
+        ds, info = data.build_dataset(
+            data.DataConfig("tfds:tf_flowers", split="validation", image_size=16, batch_size=4)
+        )
         batches = list(ds)
     assert info.num_examples == src.num_examples > 0
     assert batches[0][0].shape[1:] == (16, 16, 3)
@@ -327,11 +352,14 @@ def test_digits_are_real_scans_split_stratified():
     assert (train.num_examples, val.num_examples) == (1437, 360)
     assert train.class_names == [str(i) for i in range(10)]
     # Served as 8x8 PNG files, like any image folder.
-    first = next(iter(train.make(size=(8, 8), shuffle=False, seed=0, input_context=None,
-                                 cache=False)))
+    first = next(
+        iter(train.make(size=(8, 8), shuffle=False, seed=0, input_context=None, cache=False))
+    )
     assert tf.io.decode_png(first["encoded"]).shape == (8, 8, 1)
-    val_labels = [int(e["label"]) for e in val.make(
-        size=(8, 8), shuffle=False, seed=0, input_context=None, cache=False)]
+    val_labels = [
+        int(e["label"])
+        for e in val.make(size=(8, 8), shuffle=False, seed=0, input_context=None, cache=False)
+    ]
     counts = np.bincount(val_labels, minlength=10)
     assert counts.min() >= 34 and counts.max() <= 38  # ~36 per class: stratified
     assert sources.open_source("digits", validation_split=0.5).num_examples == 898
@@ -347,8 +375,10 @@ def test_cli_convert_and_info(tmp_path, capsys):
     out = str(tmp_path / "records")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", data.SkippedFileWarning)
-        assert cli_main(["data", "convert", root, out, "--shards", "2",
-                         "--validation-split", "0.2"]) == 0
+        assert (
+            cli_main(["data", "convert", root, out, "--shards", "2", "--validation-split", "0.2"])
+            == 0
+        )
         assert "train: 8 examples in 2 shards" in capsys.readouterr().out
         assert cli_main(["data", "info", out, "--json"]) == 0
         report = json.loads(capsys.readouterr().out)

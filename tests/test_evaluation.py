@@ -56,12 +56,14 @@ LABELS = np.array([0, 1, 3, 2])
 
 
 def test_score_hand_built_case_with_ties():
-    probabilities = np.array([
-        [0.5, 0.2, 0.1, 0.1, 0.05, 0.05, 0.0],   # label 0: top-1
-        [0.3, 0.3, 0.1, 0.1, 0.1, 0.1, 0.0],     # label 1 ties the max: arg-max is 0
-        [0.3, 0.2, 0.2, 0.1, 0.1, 0.1, 0.0],     # label 5: 3 classes higher -> top-5
-        [0.3, 0.2, 0.2, 0.1, 0.1, 0.05, 0.05],   # label 6: 5 classes higher -> not top-5
-    ])
+    probabilities = np.array(
+        [
+            [0.5, 0.2, 0.1, 0.1, 0.05, 0.05, 0.0],  # label 0: top-1
+            [0.3, 0.3, 0.1, 0.1, 0.1, 0.1, 0.0],  # label 1 ties the max: arg-max is 0
+            [0.3, 0.2, 0.2, 0.1, 0.1, 0.1, 0.0],  # label 5: 3 classes higher -> top-5
+            [0.3, 0.2, 0.2, 0.1, 0.1, 0.05, 0.05],  # label 6: 5 classes higher -> not top-5
+        ]
+    )
     result = score(probabilities, [0, 1, 5, 6])
     assert result.predictions.tolist() == [0, 0, 0, 0]
     assert result.top1 == 0.25 and result.top5 == 0.75
@@ -91,8 +93,11 @@ def test_accuracy_of_a_model_with_known_outputs(count):
 def test_input_range_and_logits_are_handled():
     runs = [
         evaluate(model, (IMAGES, LABELS), keep_probabilities=True, verbose=0).probabilities
-        for model in (colour_classifier(), colour_classifier(preprocessing=True),
-                      colour_classifier(logits=True))
+        for model in (
+            colour_classifier(),
+            colour_classifier(preprocessing=True),
+            colour_classifier(logits=True),
+        )
     ]
     red = np.exp([4.0, 0, 0, -4.0, 0, 0])
     np.testing.assert_allclose(runs[0][0], red / red.sum(), rtol=1e-5)
@@ -101,11 +106,14 @@ def test_input_range_and_logits_are_handled():
 
 
 def test_144_crops_average_the_model_over_every_crop():
-    images = [np.random.RandomState(i).randint(0, 256, shape).astype(np.uint8)
-              for i, shape in enumerate([(40, 56, 3), (56, 40, 3)])]
+    images = [
+        np.random.RandomState(i).randint(0, 256, shape).astype(np.uint8)
+        for i, shape in enumerate([(40, 56, 3), (56, 40, 3)])
+    ]
     model = conv_classifier(24, seed=3)
-    result = evaluate(model, (images, [1, 4]), crops=144, batch_size=50,
-                      keep_probabilities=True, verbose=0)
+    result = evaluate(
+        model, (images, [1, 4]), crops=144, batch_size=50, keep_probabilities=True, verbose=0
+    )
     assert result.probabilities.shape == (2, 6)
     np.testing.assert_allclose(result.probabilities.sum(axis=1), 1.0, rtol=1e-5)
     for image, probabilities in zip(images, result.probabilities):
@@ -142,8 +150,9 @@ def test_keras_file_and_saved_model_match_the_model(tmp_path):
     model = colour_classifier(preprocessing=True)
     path = str(tmp_path / "colour.keras")
     model.save(path)
-    version_dir = export.export_saved_model(model, base_dir=str(tmp_path / "served"),
-                                            model_name="colour")
+    version_dir = export.export_saved_model(
+        model, base_dir=str(tmp_path / "served"), model_name="colour"
+    )
     reference = evaluate(model, (IMAGES, LABELS), keep_probabilities=True, verbose=0)
     for source in (path, version_dir, str(tmp_path / "served" / "colour")):
         result = evaluate(source, (IMAGES, LABELS), keep_probabilities=True, verbose=0)
@@ -185,28 +194,57 @@ def test_cli_writes_the_reports(tmp_path, capsys):
     path = str(tmp_path / "digits.keras")
     conv_classifier(32, seed=5, classes=10).save(path)
     out = tmp_path / "report"
-    code = main(["evaluate", path, "--data", "digits", "--crops", "12", "--max-images", "3",
-                 "--out", str(out), "--quiet", "--json"])
+    code = main(
+        [
+            "evaluate",
+            path,
+            "--data",
+            "digits",
+            "--crops",
+            "12",
+            "--max-images",
+            "3",
+            "--out",
+            str(out),
+            "--quiet",
+            "--json",
+        ]
+    )
     assert code == 0
     summary = json.loads(capsys.readouterr().out.split("\nwrote")[0])
     assert summary["num_images"] == 3 and summary["crops"] == 12
     assert {p.name for p in out.iterdir()} == {
-        "evaluation.json", "evaluation.md", "confusion_matrix.png"}
+        "evaluation.json",
+        "evaluation.md",
+        "confusion_matrix.png",
+    }
 
 
 def test_images_over_max_pixels_are_never_decoded(tmp_path):
     from PIL import Image
 
     # One flat image per class of ``colour_classifier``: +R, +G, +B, -R, -G, -B.
-    colours = [(255, 128, 128), (128, 255, 128), (128, 128, 255),
-               (0, 128, 128), (128, 0, 128), (128, 128, 0)]
+    colours = [
+        (255, 128, 128),
+        (128, 255, 128),
+        (128, 128, 255),
+        (0, 128, 128),
+        (128, 0, 128),
+        (128, 128, 0),
+    ]
     for index, colour in enumerate(colours):
         (tmp_path / f"c{index}").mkdir()
         Image.new("RGB", (20, 24), colour).save(tmp_path / f"c{index}" / "small.png")
     Image.new("RGB", (41, 25), colours[1]).save(tmp_path / "c1" / "wide.png")
     with pytest.warns(UserWarning, match="1 too large"):
-        result = evaluate(colour_classifier(), str(tmp_path), split="train",
-                          validation_split=0.0, max_pixels=1000, verbose=0)
+        result = evaluate(
+            colour_classifier(),
+            str(tmp_path),
+            split="train",
+            validation_split=0.0,
+            max_pixels=1000,
+            verbose=0,
+        )
     assert result.num_images == 6 and result.top1 == 1.0
     with pytest.raises(ValueError, match="max_pixels=0"):
         evaluate(colour_classifier(), str(tmp_path), max_pixels=0)

@@ -17,8 +17,12 @@ def test_scales_follow_the_network_size():
 
 @pytest.mark.parametrize(
     "height, width, shorter, expected",
-    [(300, 400, 256, (256, 341)), (400, 300, 256, (341, 256)),
-     (333, 333, 288, (288, 288)), (375, 500, 342, (342, 456))],
+    [
+        (300, 400, 256, (256, 341)),
+        (400, 300, 256, (341, 256)),
+        (333, 333, 288, (288, 288)),
+        (375, 500, 342, (342, 456)),
+    ],
 )
 def test_resized_shape_keeps_the_aspect_ratio(height, width, shorter, expected):
     assert crops.resized_shape(height, width, shorter) == expected
@@ -38,9 +42,12 @@ def test_twelve_crops_are_the_centre_square_at_the_first_scale():
     # Portrait 400x300 -> 341x256: the centre square starts at row 42.
     boxes = crops.crop_boxes(400, 300, 224, 12)
     assert boxes[:6] == (
-        CropBox(256, 42, 0, 224, 224, False), CropBox(256, 42, 32, 224, 224, False),
-        CropBox(256, 74, 0, 224, 224, False), CropBox(256, 74, 32, 224, 224, False),
-        CropBox(256, 58, 16, 224, 224, False), CropBox(256, 42, 0, 256, 256, False),
+        CropBox(256, 42, 0, 224, 224, False),
+        CropBox(256, 42, 32, 224, 224, False),
+        CropBox(256, 74, 0, 224, 224, False),
+        CropBox(256, 74, 32, 224, 224, False),
+        CropBox(256, 58, 16, 224, 224, False),
+        CropBox(256, 42, 0, 256, 256, False),
     )
     assert boxes[6:] == tuple(b._replace(flip=True) for b in boxes[:6])
     assert set(boxes) <= set(crops.crop_boxes(400, 300, 224, 144))
@@ -81,9 +88,8 @@ def test_multi_crop_cuts_exactly_the_boxes(count):
     patches = crops.multi_crop(image, size, count).numpy()
     assert patches.shape == (count, size, size, 3) and patches.dtype == np.float32
     for patch, box in zip(patches, crops.crop_boxes(50, 70, size, count)):
-        resized = tf.image.resize(image.astype(np.float32),
-                                  crops.resized_shape(50, 70, box.scale))
-        expected = resized[box.top:box.top + box.height, box.left:box.left + box.width]
+        resized = tf.image.resize(image.astype(np.float32), crops.resized_shape(50, 70, box.scale))
+        expected = resized[box.top : box.top + box.height, box.left : box.left + box.width]
         expected = tf.image.resize(expected, (size, size)).numpy()
         if box.flip:
             expected = expected[:, ::-1]
@@ -91,8 +97,10 @@ def test_multi_crop_cuts_exactly_the_boxes(count):
 
 
 def test_multi_crop_runs_in_a_graph_on_any_image_size():
-    op = tf.function(lambda image: crops.multi_crop(image, (32, 24), 144),
-                     input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
+    op = tf.function(
+        lambda image: crops.multi_crop(image, (32, 24), 144),
+        input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)],
+    )
     for shape in [(40, 90, 3), (90, 40, 3), (33, 33, 3)]:
         assert op(tf.zeros(shape, tf.uint8)).shape == (144, 32, 24, 3)
 

@@ -34,7 +34,11 @@ def _env():
 def _run_example(script, *args, cwd):
     completed = subprocess.run(
         [sys.executable, os.path.join(EXAMPLES, script), *args],
-        capture_output=True, text=True, env=_env(), cwd=cwd, timeout=900,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=cwd,
+        timeout=900,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-5000:]
     return completed.stdout
@@ -69,7 +73,9 @@ def test_quickstart_notebook_executes(tmp_path, monkeypatch):
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     notebook = nbformat.read(os.path.join(EXAMPLES, "quickstart.ipynb"), as_version=4)
     NotebookClient(
-        notebook, timeout=600, kernel_name="python3",
+        notebook,
+        timeout=600,
+        kernel_name="python3",
         resources={"metadata": {"path": str(tmp_path)}},
     ).execute()
 
@@ -78,9 +84,7 @@ def test_quickstart_notebook_executes(tmp_path, monkeypatch):
 
     cells = [c for c in notebook.cells if c.cell_type == "code"]
     outputs = ["".join(text(o) for o in c.outputs) for c in cells]
-    markdown = "".join(
-        o.get("data", {}).get("text/markdown", "") for c in cells for o in c.outputs
-    )
+    markdown = "".join(o.get("data", {}).get("text/markdown", "") for c in cells for o in c.outputs)
     zoo = next(out for out in outputs if "P5 feature map" in out)
     for name in keras_inception.list_models():
         spec = keras_inception.get_spec(name)
@@ -126,7 +130,12 @@ def test_finetune_folder_smoke(tmp_path):
 def test_export_tflite_smoke(tmp_path):
     out = tmp_path / "toy_int8.tflite"
     stdout = _run_example(
-        "export_tflite.py", "--smoke", "--run-dir", str(tmp_path / "run"), "--out", str(out),
+        "export_tflite.py",
+        "--smoke",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--out",
+        str(out),
         cwd=tmp_path,
     )
 
@@ -172,6 +181,7 @@ def served(tmp_path_factory):
 
 def _rows(outputs):
     """TF Serving's row format: one ``{output: value}`` per instance, strings decoded."""
+
     def plain(value):
         value = value.tolist()
         if isinstance(value, list):
@@ -246,8 +256,16 @@ def test_rest_client_command_against_a_local_tf_serving_rest_api(served, rest_se
         paths[-1].write_bytes(image)
 
     stdout = _run_example(
-        "rest_client.py", *map(str, paths), "--model", name, "--server", rest_server,
-        "--batch-size", "2", "--json", cwd=tmp_path,
+        "rest_client.py",
+        *map(str, paths),
+        "--model",
+        name,
+        "--server",
+        rest_server,
+        "--batch-size",
+        "2",
+        "--json",
+        cwd=tmp_path,
     )
     answers = [json.loads(line) for line in stdout.splitlines()]
     assert [a["path"] for a in answers] == [str(p) for p in paths]

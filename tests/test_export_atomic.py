@@ -91,5 +91,7 @@ def test_publish_tree_gives_the_umask_modes_recursively(tmp_path):
     finally:
         os.umask(previous)
     assert [os.stat(p).st_mode & 0o777 for p in (tree, tree / "sub", tree / "sub" / "f")] == [
-        0o750, 0o750, 0o640
+        0o750,
+        0o750,
+        0o640,
     ]

@@ -42,10 +42,17 @@ def count(model, cls):
     "name, variant", [(n, v) for n in keras_inception.list_models() for v in ("released", "paper")]
 )
 def test_folding_keeps_every_network_s_outputs_and_names(name, variant):
-    model = with_moving_statistics(keras_inception.get_model(
-        name, variant=variant, weights=None, input_shape=(SIZE, SIZE, 3),
-        depth_multiplier=0.25, classes=5, classifier_activation=None,
-    ))
+    model = with_moving_statistics(
+        keras_inception.get_model(
+            name,
+            variant=variant,
+            weights=None,
+            input_shape=(SIZE, SIZE, 3),
+            depth_multiplier=0.25,
+            classes=5,
+            classifier_activation=None,
+        )
+    )
     folded = export.fold_batch_norm(model)
     # Every batch norm of these networks follows a conv without activation.
     assert count(folded, keras.layers.BatchNormalization) == 0
@@ -65,9 +72,9 @@ def test_only_a_conv_s_sole_consumer_is_folded():
     after_relu = keras.layers.BatchNormalization(name="after_relu_bn")(relu_conv)
     depthwise = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, name="dw")(inputs)
     dw_bn = keras.layers.BatchNormalization(name="dw_bn")(depthwise)
-    outputs = keras.layers.Concatenate()([
-        keras.layers.Flatten()(x) for x in (left, right, after_relu, dw_bn)
-    ])
+    outputs = keras.layers.Concatenate()(
+        [keras.layers.Flatten()(x) for x in (left, right, after_relu, dw_bn)]
+    )
     model = with_moving_statistics(keras.Model(inputs, outputs))
     folded = export.fold_batch_norm(model)
     kinds = {layer.name: type(layer).__name__ for layer in folded.layers}
@@ -100,16 +107,27 @@ def digits(tmp_path_factory):
     """The trained digits run, its Keras model, and held-out images no export calibrates on."""
     run = support.digits_run(tmp_path_factory)
     model = keras.saving.load_model(run / "best.keras")
-    held_out = np.concatenate(support.calibration_stream())[support.NUM_CALIBRATION_IMAGES:]
+    held_out = np.concatenate(support.calibration_stream())[support.NUM_CALIBRATION_IMAGES :]
     return run, model, held_out
 
 
 def test_bfloat16_saved_model_agrees_with_float32_on_held_out_digits(digits, tmp_path, capsys):
     run, model, held_out = digits
-    code = cli_main([
-        "export", str(run), "--precision", "bfloat16", "--parity-data", "digits",
-        "--out", str(tmp_path), "--model-name", "digits", "--json",
-    ])
+    code = cli_main(
+        [
+            "export",
+            str(run),
+            "--precision",
+            "bfloat16",
+            "--parity-data",
+            "digits",
+            "--out",
+            str(tmp_path),
+            "--model-name",
+            "digits",
+            "--json",
+        ]
+    )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["precision"] == "bfloat16"
@@ -151,8 +169,12 @@ def test_random_weights_export_in_bfloat16_and_say_the_check_cannot_test_them(tm
     model = support.tiny_model(classes=10, classifier_activation=None)
     images = np.concatenate(support.calibration_stream()[:2])
     version = export.export_saved_model(
-        model, base_dir=tmp_path, model_name="random", precision="bfloat16",
-        parity_data=[images], num_parity_images=len(images),
+        model,
+        base_dir=tmp_path,
+        model_name="random",
+        precision="bfloat16",
+        parity_data=[images],
+        num_parity_images=len(images),
     )
     check = json.loads(open(os.path.join(version, export.META_FILE)).read())["parity"]
     assert check["images"] == "held-out" and not check["enforced"] and check["passed"]

@@ -80,9 +80,10 @@ def test_image_bytes_signature_matches_the_eval_pipeline(exported):
     model, _, loaded = exported
     images = [random_pixels((90, 110, 3), 1), random_pixels((60, 40, 3), 2)]
     blobs = [encode(images[0], "PNG"), encode(images[1], "BMP")]
-    expected = keras_probabilities(model, [
-        data.preprocess_for_eval(data.decode_image(blob), 75, 75, scale=True) for blob in blobs
-    ])
+    expected = keras_probabilities(
+        model,
+        [data.preprocess_for_eval(data.decode_image(blob), 75, 75, scale=True) for blob in blobs],
+    )
     out = loaded.signatures["serving_default"](image_bytes=tf.constant(blobs))
     assert np.max(np.abs(out["probabilities"].numpy() - expected)) <= 1e-4
 
@@ -143,9 +144,9 @@ def rest_response(outputs):
         for key, value in ((k, v.numpy()) for k, v in outputs.items())
     }
     size = len(next(iter(lists.values())))
-    return json.loads(json.dumps(
-        {"predictions": [{key: lists[key][i] for key in lists} for i in range(size)]}
-    ))
+    return json.loads(
+        json.dumps({"predictions": [{key: lists[key][i] for key in lists} for i in range(size)]})
+    )
 
 
 def test_rest_request_bodies(exported):
@@ -169,9 +170,9 @@ def test_rest_request_bodies(exported):
         np.testing.assert_allclose(
             [row["probabilities"] for row in answer], direct["probabilities"].numpy(), atol=1e-6
         )
-    body = json.loads(json.dumps(
-        {"signature_name": "serving_pixels_uint8", "instances": [images[1].tolist()]}
-    ))
+    body = json.loads(
+        json.dumps({"signature_name": "serving_pixels_uint8", "instances": [images[1].tolist()]})
+    )
     signature = loaded.signatures["serving_pixels_uint8"]
     answer = rest_response(signature(**rest_inputs(body, signature)))["predictions"]
     expected = keras_probabilities(model, preprocess_input(images[1][None]))
@@ -182,7 +183,10 @@ def test_saved_model_cli_shows_the_signatures(exported):
     _, path, _ = exported
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     shown = subprocess.run(
-        [cli, "show", "--all", "--dir", path], capture_output=True, text=True, check=True,
+        [cli, "show", "--all", "--dir", path],
+        capture_output=True,
+        text=True,
+        check=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     ).stdout
     blocks = dict(re.findall(r"signature_def\['(\w+)'\]:(.*?)(?=signature_def\[|\Z)", shown, re.S))
@@ -206,20 +210,27 @@ def test_saved_model_cli_shows_the_signatures(exported):
 
 def png_header(width, height):
     def chunk(kind, payload):
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(
-            ">I", zlib.crc32(kind + payload) & 0xFFFFFFFF
+        return (
+            struct.pack(">I", len(payload))
+            + kind
+            + payload
+            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
         )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def huge_headers():
     """Files whose headers claim enormous images, in each format."""
     jpeg = bytearray(encode(random_pixels((16, 16, 3)), "JPEG"))
     at = jpeg.find(b"\xff\xc0")
-    jpeg[at + 5:at + 9] = struct.pack(">HH", 65000, 65000)
+    jpeg[at + 5 : at + 9] = struct.pack(">HH", 65000, 65000)
     gif = bytearray(encode(random_pixels((16, 16, 3)), "GIF"))
     gif[6:10] = struct.pack("<HH", 65535, 65535)  # the screen, then the first frame
     frame = 13 + (3 << ((gif[10] & 7) + 1) if gif[10] & 0x80 else 0)
@@ -228,7 +239,7 @@ def huge_headers():
         while gif[frame]:
             frame += gif[frame] + 1
         frame += 1
-    gif[frame + 5:frame + 9] = struct.pack("<HH", 65535, 65535)
+    gif[frame + 5 : frame + 9] = struct.pack("<HH", 65535, 65535)
     bmp = bytearray(encode(random_pixels((16, 16, 3)), "BMP"))
     bmp[18:26] = struct.pack("<ii", 60000, 60000)
     return [png_header(60000, 60000), png_header(2**31 - 1, 1), bytes(jpeg), bytes(gif), bytes(bmp)]
@@ -260,8 +271,10 @@ def test_versions_layout_and_meta(tmp_path):
     pinned = export.export_saved_model(model, base_dir=tmp_path, model_name="m", version=7)
     other = export.export_saved_model(model, base_dir=tmp_path, model_name="other")
     assert [first, second, pinned, other] == [
-        str(tmp_path / "m" / "1"), str(tmp_path / "m" / "2"),
-        str(tmp_path / "m" / "7"), str(tmp_path / "other" / "1"),
+        str(tmp_path / "m" / "1"),
+        str(tmp_path / "m" / "2"),
+        str(tmp_path / "m" / "7"),
+        str(tmp_path / "other" / "1"),
     ]
     assert export.export_saved_model(model, base_dir=tmp_path, model_name="m").endswith("8")
     with pytest.raises(ValueError, match="version=7"):
@@ -270,7 +283,8 @@ def test_versions_layout_and_meta(tmp_path):
 
     config = (tmp_path / "models.config").read_text()
     assert re.findall(r'name: "(\w+)"\s+base_path: "([^"]+)"', config) == [
-        ("m", "/models/m"), ("other", "/models/other")
+        ("m", "/models/m"),
+        ("other", "/models/other"),
     ]
     assert config.count('model_platform: "tensorflow"') == 2
     assert "max_batch_size { value: 32 }" in (tmp_path / "batching_parameters.txt").read_text()
@@ -381,10 +395,17 @@ def test_serving_refuses_header_bombs_before_decoding(small_export):
 
 def test_max_pixels_is_chosen_at_export_and_recorded(tmp_path, capsys):
     support.small_model("softmax").save(tmp_path / "m.keras")
-    code = cli_main([
-        "export", str(tmp_path / "m.keras"), "--out", str(tmp_path / "served"),
-        "--max-pixels", "1000", "--json",
-    ])
+    code = cli_main(
+        [
+            "export",
+            str(tmp_path / "m.keras"),
+            "--out",
+            str(tmp_path / "served"),
+            "--max-pixels",
+            "1000",
+            "--json",
+        ]
+    )
     assert code == 0
     path = json.loads(capsys.readouterr().out)["path"]
     meta = json.loads(open(os.path.join(path, "assets.extra", "export_meta.json")).read())
@@ -392,9 +413,10 @@ def test_max_pixels_is_chosen_at_export_and_recorded(tmp_path, capsys):
     serve = tf.saved_model.load(path).signatures["serving_default"]
     within = encode(random_pixels((25, 40, 3)), "PNG")
     assert serve(image_bytes=tf.constant([within]))["probabilities"].shape == (1, 3)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(
-        "image is 41x25 = 1025 pixels, over max_pixels=1000"
-    )):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=re.escape("image is 41x25 = 1025 pixels, over max_pixels=1000"),
+    ):
         serve(image_bytes=tf.constant([within, encode(random_pixels((25, 41, 3)), "JPEG")]))
     frames = [Image.fromarray(random_pixels((20, 20, 3), seed)) for seed in range(3)]
     buffer = io.BytesIO()
@@ -445,8 +467,12 @@ def test_rerun_removes_the_staging_of_dead_exports_and_passes_its_fault_points(
     export.export_saved_model(support.small_model(), base_dir=tmp_path, model_name="m")
     assert sorted(os.listdir(model_dir)) == sorted([live.name, "1"])
     assert trace.read_text().split() == [
-        "export.model_saved", "export.meta_written", "export.before_publish",
-        "export.published", "export.before_models_config", "export.models_config_written",
+        "export.model_saved",
+        "export.meta_written",
+        "export.before_publish",
+        "export.published",
+        "export.before_models_config",
+        "export.models_config_written",
     ]
 
 
@@ -454,11 +480,21 @@ def test_rerun_removes_the_staging_of_dead_exports_and_passes_its_fault_points(
 def test_export_killed_before_publishing_is_cleaned_by_the_rerun(tmp_path):
     support.small_model().save(tmp_path / "m.keras")
     command = [
-        sys.executable, "-m", "keras_inception", "export", str(tmp_path / "m.keras"),
-        "--out", str(tmp_path / "served"), "--model-name", "m",
+        sys.executable,
+        "-m",
+        "keras_inception",
+        "export",
+        str(tmp_path / "m.keras"),
+        "--out",
+        str(tmp_path / "served"),
+        "--model-name",
+        "m",
     ]
-    env = {**os.environ, "KERAS_INCEPTION_FAULT": "export.before_publish",
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {
+        **os.environ,
+        "KERAS_INCEPTION_FAULT": "export.before_publish",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
     killed = subprocess.run(command, env=env, capture_output=True, timeout=600)
     assert killed.returncode == -9
     left = os.listdir(tmp_path / "served" / "m")

@@ -43,7 +43,7 @@ def trained(tmp_path_factory):
     model = keras.saving.load_model(run / "best.keras")
     # The exports calibrate on the first images of this stream.
     stream = np.concatenate(support.calibration_stream())
-    images = stream[support.NUM_CALIBRATION_IMAGES:]
+    images = stream[support.NUM_CALIBRATION_IMAGES :]
     return model, images, keras.ops.convert_to_numpy(model(images, training=False))
 
 
@@ -147,8 +147,13 @@ def test_int8_from_arrays_with_int8_io(tmp_path):
     kernel, _ = model.get_layer("predictions").get_weights()
     model.get_layer("predictions").set_weights([kernel, np.array([4.0, 0.0, -4.0])])
     report = export.export_tflite(
-        model, tmp_path / "m.tflite", mode="int8", calibration_data=images,
-        io_type="int8", num_calibration_images=30, num_parity_images=10,
+        model,
+        tmp_path / "m.tflite",
+        mode="int8",
+        calibration_data=images,
+        io_type="int8",
+        num_calibration_images=30,
+        num_parity_images=10,
     )
     assert report["input"]["dtype"] == report["output"]["dtype"] == "int8"
     assert report["parity"]["num_images"] == 10 and report["parity"]["images"] == "held-out"
@@ -157,10 +162,19 @@ def test_int8_from_arrays_with_int8_io(tmp_path):
 def test_cli_export_tflite(tmp_path, capsys):
     support.small_model().save(tmp_path / "small.keras")
     out = tmp_path / "small.tflite"
-    code = cli_main([
-        "export", str(tmp_path / "small.keras"), "--format", "tflite", "--mode", "float16",
-        "--out", str(out), "--json",
-    ])
+    code = cli_main(
+        [
+            "export",
+            str(tmp_path / "small.keras"),
+            "--format",
+            "tflite",
+            "--mode",
+            "float16",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["path"] == str(out) and out.exists() and report["mode"] == "float16"
@@ -196,8 +210,10 @@ def test_tflite_and_sidecar_are_published_atomically_with_the_umask(tmp_path, mo
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     assert sidecar["model_sha256"] == report["sha256"] == digest
     assert trace.read_text().split() == [
-        "export.tflite_temp_written", "export.tflite_before_rename",
-        "export.tflite_sidecar_temp_written", "export.tflite_sidecar_before_rename",
+        "export.tflite_temp_written",
+        "export.tflite_before_rename",
+        "export.tflite_sidecar_temp_written",
+        "export.tflite_sidecar_before_rename",
     ]
 
 
@@ -225,8 +241,9 @@ def test_all_int8_splits_the_graph_and_random_weights_do_not_fail_the_export(tmp
     # could not test it, even on real held-out images.
     model = support.tiny_model(classes=10)
     stream = support.calibration_stream()[:2]
-    common = dict(mode="int8", calibration_data=stream, num_calibration_images=40,
-                  num_parity_images=40)
+    common = dict(
+        mode="int8", calibration_data=stream, num_calibration_images=40, num_parity_images=40
+    )
     report = export.export_tflite(model, tmp_path / "one.tflite", **common)
     parity = report["parity"]
     assert parity["images"] == "held-out" and not parity["enforced"] and parity["passed"]

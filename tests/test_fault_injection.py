@@ -23,7 +23,11 @@ fault_inject = load_tool("fault_inject")
 @pytest.mark.parametrize("command", fault_inject.COMMANDS)
 def test_killed_at_twenty_points_every_rerun_recovers(command, tmp_path):
     report = fault_inject.Campaign(
-        fault_inject.SCENARIOS[command], str(tmp_path), points=20, timed=1, seed=0,
+        fault_inject.SCENARIOS[command],
+        str(tmp_path),
+        points=20,
+        timed=1,
+        seed=0,
     ).execute()
     assert len(report.kills) >= 20, report.to_dict()
     assert report.problems == []

@@ -32,11 +32,18 @@ def test_keras_applications_names_of_inception_v3(tmp_path):
 def test_keras_applications_names_of_inception_resnet_v2():
     model = thin_model(keras_inception.InceptionResNetV2)
     names = {
-        "mixed_5b": "mixed_5b", "block35_10_ac": "block35_10", "mixed_6a": "mixed_6a",
-        "block17_10_ac": "block17_10", "block17_20_conv": "block17_20_conv2d_1x1",
-        "mixed_7a": "mixed_7a", "block8_9_ac": "block8_9", "block8_10": "block8_10",
-        "block8_10_conv": "block8_10_conv2d_1x1", "conv_7b": "conv2d_7b_1x1_conv",
-        "conv_7b_bn": "conv2d_7b_1x1_bn", "conv_7b_ac": "conv2d_7b_1x1",
+        "mixed_5b": "mixed_5b",
+        "block35_10_ac": "block35_10",
+        "mixed_6a": "mixed_6a",
+        "block17_10_ac": "block17_10",
+        "block17_20_conv": "block17_20_conv2d_1x1",
+        "mixed_7a": "mixed_7a",
+        "block8_9_ac": "block8_9",
+        "block8_10": "block8_10",
+        "block8_10_conv": "block8_10_conv2d_1x1",
+        "conv_7b": "conv2d_7b_1x1_conv",
+        "conv_7b_bn": "conv2d_7b_1x1_bn",
+        "conv_7b_ac": "conv2d_7b_1x1",
     }
     assert {theirs: features.layer_name(model, theirs) for theirs in names} == names
     extractor = keras_inception.feature_extractor(model, {"C5": "conv_7b_ac", "C4": "block17_10"})

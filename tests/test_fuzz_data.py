@@ -65,7 +65,10 @@ def test_full_fuzz_run_has_no_crash_and_bounded_memory(tmp_path):
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
     done = subprocess.run(
         [sys.executable, os.path.join(TOOLS, "fuzz_data.py"), "--count", "4000", "--seed", "0"],
-        env=env, capture_output=True, text=True, timeout=7200,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=7200,
     )
     summary = done.stdout.strip().splitlines()[-1]
     found = re.match(

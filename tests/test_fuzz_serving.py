@@ -59,7 +59,9 @@ def test_empty_batch_and_real_bomb(runner):
 def test_full_count_in_worker_processes():
     done = subprocess.run(
         [sys.executable, TOOL, "--count", "5000", "--seed", "0"],
-        capture_output=True, text=True, timeout=6 * 3600,
+        capture_output=True,
+        text=True,
+        timeout=6 * 3600,
     )
     summary = done.stdout.strip().splitlines()[-1]
     print(summary)

@@ -112,7 +112,7 @@ def _jpeg_with_size(height, width):
     """A real JPEG with the SOF0 frame header rewritten to ``height`` x ``width``."""
     data = bytearray(_encode(Image.new("RGB", (8, 8)), "JPEG"))
     sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
     return bytes(data)
 
 
@@ -138,7 +138,7 @@ def _png_with_size(height, width):
 def _gif_with_frame_size(height, width):
     data = bytearray(_encode(Image.new("L", (4, 4)), "GIF"))
     descriptor = data.index(b"\x2c\x00\x00\x00\x00")
-    data[descriptor + 5:descriptor + 9] = struct.pack("<HH", width, height)
+    data[descriptor + 5 : descriptor + 9] = struct.pack("<HH", width, height)
     return bytes(data)
 
 
@@ -150,8 +150,9 @@ def _bmp_with_size(height, width):
 
 def _webp_canvas(height, width):
     """A VP8X header (extended WebP) with the given canvas."""
-    chunk = b"\x00\x00\x00\x00" + (width - 1).to_bytes(3, "little") + (
-        height - 1).to_bytes(3, "little")
+    chunk = (
+        b"\x00\x00\x00\x00" + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    )
     body = b"WEBP" + b"VP8X" + struct.pack("<I", len(chunk)) + chunk
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
@@ -222,15 +223,14 @@ def test_gif_frames_are_summed_and_the_largest_frame_sizes_the_output(graph_head
 def test_gif_parsers_agree_on_mutated_files(graph_header):
     rng = np.random.default_rng(3)
     frames = [
-        Image.fromarray(rng.integers(0, 256, (9 + i, 11 + i, 3), dtype=np.uint8))
-        for i in range(4)
+        Image.fromarray(rng.integers(0, 256, (9 + i, 11 + i, 3), dtype=np.uint8)) for i in range(4)
     ]
     seeds = [_gif(frames), _gif(frames[:1])]
     for i in range(150):
         data = bytearray(seeds[i % 2])
         for _ in range(int(rng.integers(1, 6))):
             data[int(rng.integers(len(data)))] = int(rng.choice([0, 0x21, 0x2C, 0x3B, 0xFF, 7]))
-        data = bytes(data[:int(rng.integers(13, len(data) + 1))])
+        data = bytes(data[: int(rng.integers(13, len(data) + 1))])
         found = image_header._dimensions_and_pixels(data)
         assert graph_header(data) == (found or (-1, -1, -1))
 

@@ -68,7 +68,8 @@ def registers_a_builder(path):
 
 def network_files():
     return {
-        module for module, path in modules().items()
+        module
+        for module, path in modules().items()
         if module.startswith("keras_inception.models.") and registers_a_builder(path)
     }
 
@@ -123,8 +124,14 @@ def cycles(edges):
 def test_the_six_networks_are_network_files():
     assert network_files() == {
         f"keras_inception.models.{name}"
-        for name in ("inception_v1", "inception_v2", "inception_v3", "inception_v4",
-                     "inception_resnet_v1", "inception_resnet_v2")
+        for name in (
+            "inception_v1",
+            "inception_v2",
+            "inception_v3",
+            "inception_v4",
+            "inception_resnet_v1",
+            "inception_resnet_v2",
+        )
     }
 
 

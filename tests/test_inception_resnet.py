@@ -78,7 +78,8 @@ FULL_SIZE = [
 
 
 @pytest.mark.parametrize(
-    "name,variant,stages,final_grid,params,params_aux", FULL_SIZE,
+    "name,variant,stages,final_grid,params,params_aux",
+    FULL_SIZE,
     ids=[f"{row[0]}-{row[1]}" for row in FULL_SIZE],
 )
 def test_counts_and_grid_after_every_stage(name, variant, stages, final_grid, params, params_aux):
@@ -92,7 +93,9 @@ def test_counts_and_grid_after_every_stage(name, variant, stages, final_grid, pa
     if variant == "released":
         spec = keras_inception.get_spec(name)
         assert (spec.num_params, spec.num_params_aux, spec.final_grid) == (
-            params, params_aux, final_grid
+            params,
+            params_aux,
+            final_grid,
         )
     # Nothing after the last stage listed: no extra module, no 1x1 conv.
     assert model.get_layer("avg_pool").input is model.get_layer(stages[-1][0]).output
@@ -100,7 +103,8 @@ def test_counts_and_grid_after_every_stage(name, variant, stages, final_grid, pa
 
 def scales_of(model, prefix):
     return [
-        layer.scale for layer in model.layers
+        layer.scale
+        for layer in model.layers
         if layer.name.startswith(prefix) and layer.name.endswith("_scale")
     ]
 
@@ -114,9 +118,12 @@ def test_released_residual_scales_and_layer_names():
     assert isinstance(model.get_layer("block8_10"), keras.layers.Add)
     assert isinstance(model.get_layer("block8_9"), keras.layers.Activation)
     for layer in (
-        "mixed_5b_branch_0_conv2d_1x1", "block35_1_branch_0_conv2d_1x1",
-        "block35_3_branch_2_conv2d_0c_3x3", "block17_20_branch_1_conv2d_0b_1x7",
-        "block8_10_branch_1_conv2d_0c_3x1", "mixed_7a_branch_2_conv2d_1a_3x3",
+        "mixed_5b_branch_0_conv2d_1x1",
+        "block35_1_branch_0_conv2d_1x1",
+        "block35_3_branch_2_conv2d_0c_3x3",
+        "block17_20_branch_1_conv2d_0b_1x7",
+        "block8_10_branch_1_conv2d_0c_3x1",
+        "mixed_7a_branch_2_conv2d_1a_3x3",
     ):
         assert model.get_layer(layer).output.shape[-1] is not None
     up = model.get_layer("block35_1_conv2d_1x1")
@@ -171,8 +178,11 @@ def test_small_forward_and_backward_pass_through_both_heads(name):
 @pytest.mark.parametrize(
     "module,variant",
     # IRv1's variants share every grid; IRv2's have different stems.
-    [(inception_resnet_v1, "released"), (inception_resnet_v2, "released"),
-     (inception_resnet_v2, "paper")],
+    [
+        (inception_resnet_v1, "released"),
+        (inception_resnet_v2, "released"),
+        (inception_resnet_v2, "paper"),
+    ],
     ids=["v1", "v2-released", "v2-paper"],
 )
 def test_75_pixels_is_the_smallest_input_the_graph_accepts(module, variant):

@@ -84,7 +84,10 @@ def test_paper_variant_has_lrn_true_5x5_and_no_batch_norm():
 @pytest.mark.parametrize("variant, size", [("released", 96), ("paper", 96), ("released", SMALLEST)])
 def test_auxiliary_heads_on_4a_and_4d(variant, size):
     model = keras_inception.InceptionV1(
-        variant=variant, input_shape=(size, size, 3), depth_multiplier=0.5, classes=6,
+        variant=variant,
+        input_shape=(size, size, 3),
+        depth_multiplier=0.5,
+        classes=6,
         aux_logits=True,
     )
     assert model.get_layer("aux_1_avg_pool").input is model.get_layer("mixed_4b").output
@@ -141,8 +144,10 @@ def test_lrn_under_mixed_precision(policy):
     assert outputs.dtype == policy.split("_")[1]
     expected = tf.nn.local_response_normalization(x, depth_radius=2, alpha=0.5, beta=0.75)
     np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(keras.ops.cast(outputs, "float32")), expected.numpy(),
-        rtol=2e-2, atol=1e-2,
+        keras.ops.convert_to_numpy(keras.ops.cast(outputs, "float32")),
+        expected.numpy(),
+        rtol=2e-2,
+        atol=1e-2,
     )
 
 
@@ -152,7 +157,8 @@ def test_lrn_defaults_are_googlenets_caffe_constants():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(depth_radius=-1), dict(depth_radius=1.5), dict(alpha=-0.1), dict(beta="x")],
+    "kwargs",
+    [dict(depth_radius=-1), dict(depth_radius=1.5), dict(alpha=-0.1), dict(beta="x")],
     ids=lambda kw: ",".join(kw),
 )
 def test_lrn_bad_arguments_name_the_received_value(kwargs):

@@ -53,7 +53,9 @@ def test_separable_stem_and_pool_projections(
     variant, depth_multiplier, pool_proj, channel_multiplier, stem_filters
 ):
     model = keras_inception.InceptionV2(
-        variant=variant, input_shape=(64, 64, 3), depth_multiplier=depth_multiplier,
+        variant=variant,
+        input_shape=(64, 64, 3),
+        depth_multiplier=depth_multiplier,
         include_top=False,
     )
     stem = model.get_layer("conv2d_1a_7x7_conv")
@@ -75,7 +77,10 @@ def test_separable_stem_and_pool_projections(
 @pytest.mark.parametrize("variant, size", [("released", 96), ("paper", 96), ("released", SMALLEST)])
 def test_auxiliary_head_on_4d(variant, size):
     model = keras_inception.InceptionV2(
-        variant=variant, input_shape=(size, size, 3), depth_multiplier=0.5, classes=6,
+        variant=variant,
+        input_shape=(size, size, 3),
+        depth_multiplier=0.5,
+        classes=6,
         aux_logits=True,
     )
     assert model.get_layer("aux_avg_pool").input is model.get_layer("mixed_4e").output

@@ -78,7 +78,9 @@ def test_minimum_input_size(resolution, min_size):
     # The graph itself: a size-agnostic build keeps one pixel at the minimum
     # and none below it.
     model = keras_inception.InceptionV3(
-        input_resolution=resolution, input_shape=(None, None, 3), include_top=False,
+        input_resolution=resolution,
+        input_shape=(None, None, 3),
+        include_top=False,
         depth_multiplier=0.25,
     )
     assert model(np.zeros((1, min_size, min_size, 3), "float32")).shape[1:3] == (1, 1)
@@ -126,8 +128,7 @@ def test_other_networks_have_one_stem(name):
 def test_feature_extractor_at_79(full_width):
     features = keras_inception.feature_extractor(full_width[79][0])
     grids = {label: tuple(t.shape[1:3]) for label, t in features.output.items()}
-    assert grids == {"P1": (75, 75), "P2": (73, 73), "P3": (36, 36), "P4": (17, 17),
-                     "P5": (8, 8)}
+    assert grids == {"P1": (75, 75), "P2": (73, 73), "P3": (36, 36), "P4": (17, 17), "P5": (8, 8)}
 
 
 def test_training_config_and_model():
@@ -193,8 +194,14 @@ def test_export_and_serve_79(tmp_path):
 @pytest.mark.slow
 def test_trains_at_the_stems_own_size_on_small_images(tmp_path):
     config = training.TrainConfig(
-        input_resolution=79, depth_multiplier=0.25, epochs=1, steps_per_epoch=2,
-        batch_size=16, run_dir=str(tmp_path / "run"), export=False, verbose=0,
+        input_resolution=79,
+        depth_multiplier=0.25,
+        epochs=1,
+        steps_per_epoch=2,
+        batch_size=16,
+        run_dir=str(tmp_path / "run"),
+        export=False,
+        verbose=0,
         precision="float32",
     )
     result = training.train(config)

@@ -48,7 +48,8 @@ def test_counts_and_grid_after_every_stage(variant):
     assert_stages(model, STAGES)
     assert model.get_layer("aux_conv2d_1b_1x1_conv").input.shape == (None, 5, 5, 1024)
     assert {k: tuple(v.shape) for k, v in model.output.items()} == {
-        "predictions": (None, 1000), "aux": (None, 1000)
+        "predictions": (None, 1000),
+        "aux": (None, 1000),
     }
 
 
@@ -94,9 +95,7 @@ def assert_trains_through_both_heads(model):
     watched = [model.get_layer("conv2d_1a_3x3_conv").kernel, model.get_layer("aux").kernel]
     with tf.GradientTape() as tape:
         out = model(x, training=True)
-        loss = sum(
-            keras.losses.sparse_categorical_crossentropy(labels, out[key]) for key in out
-        )
+        loss = sum(keras.losses.sparse_categorical_crossentropy(labels, out[key]) for key in out)
     for grad in tape.gradient(loss, watched):
         assert np.all(np.isfinite(grad)) and np.any(grad != 0)
 

@@ -25,8 +25,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # What a user of the builders must not pay for at import time (scikit-learn and
 # matplotlib are left out: `import keras` itself loads them when they are installed).
 HEAVY = (
-    "keras_inception.training", "keras_inception.export", "keras_inception.evaluation",
-    "keras_inception.data", "tensorflow_datasets", "yaml", "ai_edge_litert",
+    "keras_inception.training",
+    "keras_inception.export",
+    "keras_inception.evaluation",
+    "keras_inception.data",
+    "tensorflow_datasets",
+    "yaml",
+    "ai_edge_litert",
 )
 
 
@@ -51,15 +56,20 @@ def lower_bounds(requirements):
 def python(script, **env):
     """Runs ``script`` in a fresh interpreter; returns its stdout (it must succeed)."""
     result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
-        env={**os.environ, "KERAS_BACKEND": "tensorflow", **env}, cwd=ROOT, timeout=300,
+        [sys.executable, "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow", **env},
+        cwd=ROOT,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
 
 def test_import_loads_nothing_heavy_until_used():
-    stages = json.loads(python(f"""
+    stages = json.loads(
+        python(f"""
         import json, sys
         heavy = {HEAVY!r} + ("keras", "tensorflow")
         loaded = lambda: [m for m in heavy if m in sys.modules]
@@ -72,7 +82,8 @@ def test_import_loads_nothing_heavy_until_used():
         keras_inception.train, keras_inception.evaluate, keras_inception.evaluation
         stages["used"] = loaded()
         print(json.dumps(stages))
-    """))
+    """)
+    )
     assert stages["import"] == []
     assert set(stages["builder"]) == {"keras", "tensorflow"}
     assert stages["registry"] == 6
@@ -111,7 +122,10 @@ def test_version_is_read_from_the_package():
 def test_core_dependencies_are_what_the_builders_need():
     project = pyproject()["project"]
     assert {requirement_name(r) for r in project["dependencies"]} == {
-        "keras", "numpy", "pillow", "tensorflow"
+        "keras",
+        "numpy",
+        "pillow",
+        "tensorflow",
     }
     extras = project["optional-dependencies"]
     assert extras["all"] == ["keras_inception[data,export,train]"]
@@ -179,10 +193,16 @@ def test_cli_missing_extra_is_one_line(argv, blocked, extra, monkeypatch, capsys
 
 def test_train_without_yaml_is_one_line():
     result = subprocess.run(
-        [sys.executable, "-c",
-         "import sys; sys.modules['yaml'] = None; from keras_inception.cli import main; "
-         "sys.exit(main(['train', '--dry-run']))"],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['yaml'] = None; from keras_inception.cli import main; "
+            "sys.exit(main(['train', '--dry-run']))",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
     )
     assert result.returncode == 1
     assert result.stderr == (

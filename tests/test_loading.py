@@ -18,8 +18,14 @@ from test_evaluation import LABELS
 from test_evaluation import colour_classifier
 
 # One flat image per class of ``colour_classifier``: +R, +G, +B, -R, -G, -B.
-COLOURS = [(255, 128, 128), (128, 255, 128), (128, 128, 255),
-           (0, 128, 128), (128, 0, 128), (128, 128, 0)]
+COLOURS = [
+    (255, 128, 128),
+    (128, 255, 128),
+    (128, 128, 255),
+    (0, 128, 128),
+    (128, 0, 128),
+    (128, 128, 0),
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +34,9 @@ def saved(tmp_path_factory):
     directory = tmp_path_factory.mktemp("loading")
     model = colour_classifier(preprocessing=True, logits=True)
     model.save(directory / "colour.keras")
-    export.export_saved_model(model, base_dir=str(directory / "served"), model_name="colour",
-                              class_names=list("RGBrgb"))
+    export.export_saved_model(
+        model, base_dir=str(directory / "served"), model_name="colour", class_names=list("RGBrgb")
+    )
     export.export_tflite(model, directory / "colour.tflite", class_names=list("RGBrgb"))
     return model, {
         "keras": directory / "colour.keras",
@@ -61,15 +68,20 @@ def keras_softmax(logits):
 def test_evaluate_reads_a_tflite_file_with_its_sidecar(saved):
     model, paths = saved
     reference = evaluate(model, (IMAGES, LABELS), keep_probabilities=True, verbose=0)
-    result = evaluate(str(paths["tflite"]), (IMAGES, LABELS), keep_probabilities=True,
-                      verbose=0, crops=10)
+    result = evaluate(
+        str(paths["tflite"]), (IMAGES, LABELS), keep_probabilities=True, verbose=0, crops=10
+    )
     # Flat images look the same in every crop, so 10 crops average to one.
     np.testing.assert_allclose(result.probabilities, reference.probabilities, atol=1e-5)
     assert result.models == [str(paths["tflite"])] and result.top1 == reference.top1 == 0.5
     assert result.class_names == list("RGBrgb")
     # An ensemble may mix the forms.
-    mixed = evaluate([str(paths["tflite"]), str(paths["saved_model"])], (IMAGES, LABELS),
-                     keep_probabilities=True, verbose=0)
+    mixed = evaluate(
+        [str(paths["tflite"]), str(paths["saved_model"])],
+        (IMAGES, LABELS),
+        keep_probabilities=True,
+        verbose=0,
+    )
     np.testing.assert_allclose(mixed.probabilities, reference.probabilities, atol=1e-5)
 
 
@@ -77,8 +89,10 @@ def test_predict_and_evaluate_share_the_tflite_checks(saved, tmp_path):
     _, paths = saved
     lone = tmp_path / "lone.tflite"
     shutil.copy(paths["tflite"], lone)
-    for call in (lambda: evaluate(str(lone), (IMAGES, LABELS), verbose=0),
-                 lambda: predict_files([], lone)):
+    for call in (
+        lambda: evaluate(str(lone), (IMAGES, LABELS), verbose=0),
+        lambda: predict_files([], lone),
+    ):
         with pytest.raises(ValueError, match=r"needs its sidecar lone.tflite.json.*Received"):
             call()
     with open(export.sidecar_path(paths["tflite"]), encoding="utf-8") as f:
@@ -128,9 +142,9 @@ def test_a_saved_model_without_the_export_signatures_is_refused(tmp_path):
     import tensorflow as tf
 
     module = tf.Module()
-    module.f = tf.function(lambda x: {"probabilities": x},
-                           input_signature=[tf.TensorSpec((None, 3), tf.float32)])
-    tf.saved_model.save(module, str(tmp_path / "plain"),
-                        signatures={"serving_default": module.f})
+    module.f = tf.function(
+        lambda x: {"probabilities": x}, input_signature=[tf.TensorSpec((None, 3), tf.float32)]
+    )
+    tf.saved_model.save(module, str(tmp_path / "plain"), signatures={"serving_default": module.f})
     with pytest.raises(ValueError, match="serving_pixels.*export_saved_model.*Received: path="):
         load_classifier(tmp_path / "plain")

@@ -70,7 +70,10 @@ def test_spec_describes_the_built_model(name, variant):
 def test_minimum_size_leaves_one_pixel(name, variant):
     spec = keras_inception.get_spec(name, variant)
     smallest = keras_inception.get_model(
-        name, variant=variant, include_top=False, depth_multiplier=0.25,
+        name,
+        variant=variant,
+        include_top=False,
+        depth_multiplier=0.25,
         input_shape=(spec.min_size, spec.min_size, 3),
     )
     assert smallest.output_shape[1:3] == (1, 1)
@@ -114,9 +117,11 @@ def test_backbone_of_any_size_and_its_feature_pyramid(name, variant):
     )
 
 
-@pytest.mark.parametrize("name,variant", [p for p in PAIRS if p[1] == "released"] + [
-    ("inception_v3", "paper")
-], ids=lambda value: value)
+@pytest.mark.parametrize(
+    "name,variant",
+    [p for p in PAIRS if p[1] == "released"] + [("inception_v3", "paper")],
+    ids=lambda value: value,
+)
 def test_input_tensor_and_predict_on_tf_data(name, variant):
     """The input handling is the builders' shared code: one variant each, and one paper variant."""
     spec = keras_inception.get_spec(name, variant)

@@ -55,10 +55,12 @@ def _free_ports(count):
 
 
 def _tf_config(ports, index):
-    return json.dumps({
-        "cluster": {"worker": [f"localhost:{port}" for port in ports]},
-        "task": {"type": "worker", "index": index},
-    })
+    return json.dumps(
+        {
+            "cluster": {"worker": [f"localhost:{port}" for port in ports]},
+            "task": {"type": "worker", "index": index},
+        }
+    )
 
 
 def test_two_workers_train_in_lockstep(tmp_path):
@@ -81,10 +83,15 @@ def test_two_workers_train_in_lockstep(tmp_path):
     workers = []
     for index in range(2):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_CONFIG=_tf_config(ports, index))
-        workers.append(subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(tmp_path / f"w{index}.npz"), *overrides],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        ))
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER, str(tmp_path / f"w{index}.npz"), *overrides],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     outputs = []
     try:
         for worker in workers:
@@ -97,8 +104,10 @@ def test_two_workers_train_in_lockstep(tmp_path):
         assert worker.returncode == 0, output[-4000:]
 
     reports = [
-        json.loads(line[len("REPORT "):]) for output in outputs
-        for line in output.splitlines() if line.startswith("REPORT ")
+        json.loads(line[len("REPORT ") :])
+        for output in outputs
+        for line in output.splitlines()
+        if line.startswith("REPORT ")
     ]
     chief, other = reports
     assert chief["summary"]["strategy"] == "CollectiveAllReduceStrategy"

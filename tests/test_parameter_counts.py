@@ -47,10 +47,15 @@ def conv_aux(c_in, kernel=5):
 # GoogLeNet, Table 1 of Szegedy et al. 2014: #1x1, #3x3 reduce, #3x3, #5x5
 # reduce, #5x5, pool proj of 3a .. 5b.
 GOOGLENET = [
-    (64, 96, 128, 16, 32, 32), (128, 128, 192, 32, 96, 64),
-    (192, 96, 208, 16, 48, 64), (160, 112, 224, 24, 64, 64), (128, 128, 256, 24, 64, 64),
-    (112, 144, 288, 32, 64, 64), (256, 160, 320, 32, 128, 128),
-    (256, 160, 320, 32, 128, 128), (384, 192, 384, 48, 128, 128),
+    (64, 96, 128, 16, 32, 32),
+    (128, 128, 192, 32, 96, 64),
+    (192, 96, 208, 16, 48, 64),
+    (160, 112, 224, 24, 64, 64),
+    (128, 128, 256, 24, 64, 64),
+    (112, 144, 288, 32, 64, 64),
+    (256, 160, 320, 32, 128, 128),
+    (256, 160, 320, 32, 128, 128),
+    (384, 192, 384, 48, 128, 128),
 ]
 
 
@@ -59,8 +64,16 @@ def googlenet_paper():
     total = conv(3, 64, 7, bn=False) + conv(64, 64, bn=False) + conv(64, 192, 3, bn=False)
     c, taps = 192, []
     for i, (n1, r3, n3, r5, n5, pool) in enumerate(GOOGLENET):
-        total += sum((conv(c, n1, bn=False), conv(c, r3, bn=False), conv(r3, n3, 3, bn=False),
-                      conv(c, r5, bn=False), conv(r5, n5, 5, bn=False), conv(c, pool, bn=False)))
+        total += sum(
+            (
+                conv(c, n1, bn=False),
+                conv(c, r3, bn=False),
+                conv(r3, n3, 3, bn=False),
+                conv(c, r5, bn=False),
+                conv(r5, n5, 5, bn=False),
+                conv(c, pool, bn=False),
+            )
+        )
         c = n1 + n3 + n5 + pool
         if i in (2, 5):  # 4a, 4d
             taps.append(c)
@@ -73,10 +86,16 @@ def googlenet_paper():
 # BN-Inception, Figure 5 of Ioffe and Szegedy 2015: #1x1, #3x3 reduce, #3x3,
 # double #3x3 reduce, double #3x3, pool proj (0: pass-through, stride-2 module).
 BN_INCEPTION = [
-    (64, 64, 64, 64, 96, 32), (64, 64, 96, 64, 96, 64), (0, 128, 160, 64, 96, 0),
-    (224, 64, 96, 96, 128, 128), (192, 96, 128, 96, 128, 128), (160, 128, 160, 128, 160, 128),
-    (96, 128, 192, 160, 192, 128), (0, 128, 192, 192, 256, 0),
-    (352, 192, 320, 160, 224, 128), (352, 192, 320, 192, 224, 128),
+    (64, 64, 64, 64, 96, 32),
+    (64, 64, 96, 64, 96, 64),
+    (0, 128, 160, 64, 96, 0),
+    (224, 64, 96, 96, 128, 128),
+    (192, 96, 128, 96, 128, 128),
+    (160, 128, 160, 128, 160, 128),
+    (96, 128, 192, 160, 192, 128),
+    (0, 128, 192, 192, 256, 0),
+    (352, 192, 320, 160, 224, 128),
+    (352, 192, 320, 192, 224, 128),
 ]
 
 
@@ -100,11 +119,24 @@ def bn_inception(pool_proj_4c_4d):
 
 def inception_v3_paper():
     """Table 1, Figures 5, 6, 7, 10, widths as read in docs/architectures.md."""
-    total = (conv(3, 32, 3) + conv(32, 32, 3) + conv(32, 64, 3)
-             + conv(64, 80, 3) + conv(80, 192, 3) + conv(192, 288, 3))
+    total = (
+        conv(3, 32, 3)
+        + conv(32, 32, 3)
+        + conv(32, 64, 3)
+        + conv(64, 80, 3)
+        + conv(80, 192, 3)
+        + conv(192, 288, 3)
+    )
     for _ in range(3):  # Figure 5: 1x1 64 | 1x1 48 -> 3x3 64 | 1x1 64 -> 3x3 96 -> 3x3 96 | pool 64
-        total += (conv(288, 64) + conv(288, 48) + conv(48, 64, 3) + conv(288, 64)
-                  + conv(64, 96, 3) + conv(96, 96, 3) + conv(288, 64))
+        total += (
+            conv(288, 64)
+            + conv(288, 48)
+            + conv(48, 64, 3)
+            + conv(288, 64)
+            + conv(64, 96, 3)
+            + conv(96, 96, 3)
+            + conv(288, 64)
+        )
     # Figure 10: 1x1 192 -> 3x3/2 384 | 1x1 64 -> 3x3 96 -> 3x3/2 96 | pool: 768.
     total += conv(288, 192) + conv(192, 384, 3) + conv(288, 64) + conv(64, 96, 3) + conv(96, 96, 3)
     for n in (128, 160, 160, 160, 192):  # Figure 6, n = 7
@@ -121,9 +153,18 @@ def inception_v3_paper():
 
 def inception_v4_stem():
     """Figure 3: 299x299x3 -> 35x35x384."""
-    return (conv(3, 32, 3) + conv(32, 32, 3) + conv(32, 64, 3) + conv(64, 96, 3)
-            + conv(160, 64) + conv(64, 96, 3) + conv(160, 64) + 2 * conv(64, 64, (1, 7))
-            + conv(64, 96, 3) + conv(192, 192, 3))
+    return (
+        conv(3, 32, 3)
+        + conv(32, 32, 3)
+        + conv(32, 64, 3)
+        + conv(64, 96, 3)
+        + conv(160, 64)
+        + conv(64, 96, 3)
+        + conv(160, 64)
+        + 2 * conv(64, 64, (1, 7))
+        + conv(64, 96, 3)
+        + conv(192, 192, 3)
+    )
 
 
 def residual(c, branches):
@@ -141,24 +182,37 @@ def inception_resnet(stem, c35, a, reduction_a, b, reduction_b, c_mid, repeats, 
     total = stem + repeats[0] * residual(c35, a(c35))
     total += conv(c35, n, 3) + conv(c35, k) + conv(k, l, 3) + conv(l, m, 3)
     total += repeats[1] * residual(c17, b(c17))
-    total += (3 * conv(c17, 256) + conv(256, r0, 3) + conv(256, r1, 3) + conv(256, r2, 3)
-              + conv(r2, r3, 3))
+    total += (
+        3 * conv(c17, 256)
+        + conv(256, r0, 3)
+        + conv(256, r1, 3)
+        + conv(256, r2, 3)
+        + conv(r2, r3, 3)
+    )
     total += (repeats[2] + last) * residual(c8, c_mid(c8))
     return total, c17, c8
 
 
 def inception_resnet_v1(repeats_c8):
     """Figures 14, 10, 7 (192, 192, 256, 384), 11, 12, 13; 5 / 10 / 5 (+ FaceNet's last) modules."""
-    stem = (conv(3, 32, 3) + conv(32, 32, 3) + conv(32, 64, 3)
-            + conv(64, 80) + conv(80, 192, 3) + conv(192, 256, 3))
+    stem = (
+        conv(3, 32, 3)
+        + conv(32, 32, 3)
+        + conv(32, 64, 3)
+        + conv(64, 80)
+        + conv(80, 192, 3)
+        + conv(192, 256, 3)
+    )
     total, c17, c8 = inception_resnet(
-        stem, 256,
+        stem,
+        256,
         lambda c: [[(c, 32, 1)], [(c, 32, 1), (32, 32, 3)], [(c, 32, 1), (32, 32, 3), (32, 32, 3)]],
         (192, 192, 256, 384),
         lambda c: [[(c, 128, 1)], [(c, 128, 1), (128, 128, (1, 7)), (128, 128, (7, 1))]],
         (384, 256, 256, 256),
         lambda c: [[(c, 192, 1)], [(c, 192, 1), (192, 192, (1, 3)), (192, 192, (3, 1))]],
-        (5, 10, 5), repeats_c8,
+        (5, 10, 5),
+        repeats_c8,
     )
     total += dense(c8, 1000)
     return total, total + conv_aux(c17)
@@ -167,13 +221,15 @@ def inception_resnet_v1(repeats_c8):
 def inception_resnet_v2_paper():
     """Figures 3, 16, 7 (256, 256, 384, 384), 17, 18, 19; 5/10/5 modules; widths 384/1152/2144."""
     total, c17, c8 = inception_resnet(
-        inception_v4_stem(), 384,
+        inception_v4_stem(),
+        384,
         lambda c: [[(c, 32, 1)], [(c, 32, 1), (32, 32, 3)], [(c, 32, 1), (32, 48, 3), (48, 64, 3)]],
         (256, 256, 384, 384),
         lambda c: [[(c, 192, 1)], [(c, 128, 1), (128, 160, (1, 7)), (160, 192, (7, 1))]],
         (384, 288, 288, 320),
         lambda c: [[(c, 192, 1)], [(c, 192, 1), (192, 224, (1, 3)), (224, 256, (3, 1))]],
-        (5, 10, 5), 0,
+        (5, 10, 5),
+        0,
     )
     assert (c17, c8) == (1152, 2144)
     total += dense(c8, 1000)
@@ -234,7 +290,13 @@ def test_calculator_reproduces_a_published_count():
     released_googlenet = conv(3, 64, 7) + conv(64, 64) + conv(64, 192, 3) + dense(1024, 1000)
     c = 192
     for n1, r3, n3, r5, n5, pool in GOOGLENET:  # released: 3x3 in the "5x5" branch, BN
-        released_googlenet += (conv(c, n1) + conv(c, r3) + conv(r3, n3, 3) + conv(c, r5)
-                               + conv(r5, n5, 3) + conv(c, pool))
+        released_googlenet += (
+            conv(c, n1)
+            + conv(c, r3)
+            + conv(r3, n3, 3)
+            + conv(c, r5)
+            + conv(r5, n5, 3)
+            + conv(c, pool)
+        )
         c = n1 + n3 + n5 + pool
     assert released_googlenet == published_plus_bn(TORCHVISION_GOOGLENET, "inception_v1")

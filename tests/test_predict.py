@@ -51,10 +51,14 @@ def results(tmp_path_factory, model_paths, files):
         if missing_results:
             # float32: "auto" computes Keras models in bfloat16 on a host with AMX,
             # and the formats are compared here, not the precisions.
-            saved.write_text(json.dumps({
-                name: predict_files(paths, model_paths[name], top_k=3, precision="float32")
-                for name in BACKENDS
-            }))
+            saved.write_text(
+                json.dumps(
+                    {
+                        name: predict_files(paths, model_paths[name], top_k=3, precision="float32")
+                        for name in BACKENDS
+                    }
+                )
+            )
     return json.loads(saved.read_text())
 
 
@@ -171,8 +175,9 @@ def test_images_over_max_pixels_are_refused_before_decoding(model_paths, oversiz
         "not a decodable image: the file is over 1056576 bytes, more than an image "
         "of max_pixels=1000 pixels can hold"
     )
-    assert cli_main(["predict", str(oversized["bomb"]), "--model", model,
-                     "--max-pixels", "1000"]) == 1
+    assert (
+        cli_main(["predict", str(oversized["bomb"]), "--model", model, "--max-pixels", "1000"]) == 1
+    )
     assert "over max_pixels=1000" in capsys.readouterr().err
     # The graph that prepares the pixels checks too.
     with pytest.raises(tf.errors.InvalidArgumentError, match="over max_pixels=1000"):

@@ -20,8 +20,14 @@ from keras_inception.data import sources
 from keras_inception.training import trainer
 
 TINY = [
-    "model=inception_v1", "image_size=32", "depth_multiplier=0.25", "batch_size=8",
-    "steps_per_epoch=2", "epochs=1", "export=false", "verbose=0",
+    "model=inception_v1",
+    "image_size=32",
+    "depth_multiplier=0.25",
+    "batch_size=8",
+    "steps_per_epoch=2",
+    "epochs=1",
+    "export=false",
+    "verbose=0",
 ]
 
 
@@ -61,16 +67,19 @@ def write_digits_folder(root):
 # ---------------------------------------------------------------- precision
 
 
-@pytest.mark.parametrize("kwargs, expected", [
-    (dict(flags={"avx512f", "amx_bf16", "amx_tile"}, gpus=[], tpus=0), "mixed_bfloat16"),
-    (dict(flags={"avx512f", "avx512_bf16"}, gpus=[], tpus=0), "float32"),
-    (dict(flags={"sse2"}, gpus=[], tpus=0), "float32"),
-    (dict(flags=set(), gpus=[("A100", (8, 0))], tpus=0), "mixed_bfloat16"),
-    (dict(flags=set(), gpus=[("T4", (7, 5))], tpus=0), "mixed_float16"),
-    (dict(flags=set(), gpus=[("P100", (6, 0))], tpus=0), "float32"),
-    (dict(flags={"amx_bf16"}, gpus=[("T4", (7, 5))], tpus=0), "mixed_float16"),
-    (dict(flags=set(), gpus=[], tpus=8), "mixed_bfloat16"),
-])
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        (dict(flags={"avx512f", "amx_bf16", "amx_tile"}, gpus=[], tpus=0), "mixed_bfloat16"),
+        (dict(flags={"avx512f", "avx512_bf16"}, gpus=[], tpus=0), "float32"),
+        (dict(flags={"sse2"}, gpus=[], tpus=0), "float32"),
+        (dict(flags=set(), gpus=[("A100", (8, 0))], tpus=0), "mixed_bfloat16"),
+        (dict(flags=set(), gpus=[("T4", (7, 5))], tpus=0), "mixed_float16"),
+        (dict(flags=set(), gpus=[("P100", (6, 0))], tpus=0), "float32"),
+        (dict(flags={"amx_bf16"}, gpus=[("T4", (7, 5))], tpus=0), "mixed_float16"),
+        (dict(flags=set(), gpus=[], tpus=8), "mixed_bfloat16"),
+    ],
+)
 def test_auto_precision_follows_the_matrix_units(kwargs, expected):
     policy, reason = precision.detect(**kwargs)
     assert policy == expected and reason and "\n" not in reason
@@ -118,24 +127,33 @@ def test_auto_is_the_default_of_every_preset():
 
 def _profile(short, grey=0.0, per_class=100, classes=3, own_split=False):
     return auto.DataProfile(
-        source="x", num_examples=per_class * classes, num_classes=classes, sampled=50,
-        median_height=short, median_width=short, median_short_side=short,
-        greyscale_fraction=grey, has_validation_split=own_split,
+        source="x",
+        num_examples=per_class * classes,
+        num_classes=classes,
+        sampled=50,
+        median_height=short,
+        median_width=short,
+        median_short_side=short,
+        greyscale_fraction=grey,
+        has_validation_split=own_split,
     )
 
 
-@pytest.mark.parametrize("profile, size, epochs, expected", [
-    # small colour images: mild crop with flips, whole image at evaluation, 20 % hold-out
-    (_profile(32), 75, 12, ("mild", 1.0, 0.2)),
-    # small greyscale scans (digits): no flip
-    (_profile(8, grey=1.0, per_class=180), 75, 12, ("light", 1.0, 0.2)),
-    # photographs at ImageNet size, the papers' long schedule: the papers' recipe
-    (_profile(400, per_class=1300, classes=1000), 299, 100, ("inception", 0.875, 0.1)),
-    # the same photographs in a short run from scratch: mild, still the papers' crop
-    (_profile(400, per_class=1300), 299, 12, ("mild", 0.875, 0.1)),
-    # small images stay mild even in a long run
-    (_profile(64), 299, 100, ("mild", 1.0, 0.2)),
-])
+@pytest.mark.parametrize(
+    "profile, size, epochs, expected",
+    [
+        # small colour images: mild crop with flips, whole image at evaluation, 20 % hold-out
+        (_profile(32), 75, 12, ("mild", 1.0, 0.2)),
+        # small greyscale scans (digits): no flip
+        (_profile(8, grey=1.0, per_class=180), 75, 12, ("light", 1.0, 0.2)),
+        # photographs at ImageNet size, the papers' long schedule: the papers' recipe
+        (_profile(400, per_class=1300, classes=1000), 299, 100, ("inception", 0.875, 0.1)),
+        # the same photographs in a short run from scratch: mild, still the papers' crop
+        (_profile(400, per_class=1300), 299, 12, ("mild", 0.875, 0.1)),
+        # small images stay mild even in a long run
+        (_profile(64), 299, 100, ("mild", 1.0, 0.2)),
+    ],
+)
 def test_defaults_come_from_the_data_and_the_run_length(profile, size, epochs, expected):
     chosen = auto.choose(profile, size, epochs=epochs)
     values = tuple(chosen[k].value for k in ("augment", "central_fraction", "validation_split"))
@@ -144,9 +162,18 @@ def test_defaults_come_from_the_data_and_the_run_length(profile, size, epochs, e
         assert choice.reason and choice.override.startswith("--set ")
 
 
-@pytest.mark.parametrize("short, expected", [
-    (8, 79), (32, 79), (79, 79), (80, 151), (151, 151), (152, None), (400, None),
-])
+@pytest.mark.parametrize(
+    "short, expected",
+    [
+        (8, 79),
+        (32, 79),
+        (79, 79),
+        (80, 151),
+        (151, 151),
+        (152, None),
+        (400, None),
+    ],
+)
 def test_small_images_choose_the_inception_v3_stem_that_holds_them(short, expected):
     spec = keras_inception.get_spec("inception_v3")
     choice = auto.choose_stem(_profile(short), spec.input_resolutions, spec.default_size)
@@ -167,9 +194,17 @@ def test_a_paper_preset_run_on_small_images_trains_the_79_stem_at_79_px(tmp_path
     root = tmp_path / "shapes"
     write_shapes(str(root), 4, size=16)
     config = training.resolve_config(
-        preset="paper", data=str(root), run_dir=str(tmp_path / "run"),
-        overrides=["depth_multiplier=0.1", "batch_size=4", "steps_per_epoch=1", "epochs=1",
-                   "export=false", "verbose=0"],
+        preset="paper",
+        data=str(root),
+        run_dir=str(tmp_path / "run"),
+        overrides=[
+            "depth_multiplier=0.1",
+            "batch_size=4",
+            "steps_per_epoch=1",
+            "epochs=1",
+            "export=false",
+            "verbose=0",
+        ],
     )
     assert config.image_size is None and config.input_resolution is None
     result = training.train(config)
@@ -219,8 +254,10 @@ def test_missing_weights_fail_before_any_data_work(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_INCEPTION_WEIGHTS", str(tmp_path / "weights"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     config = training.resolve_config(
-        preset="finetune", overrides=TINY,
-        data=str(tmp_path / "no-such-folder"), run_dir=str(tmp_path / "run"),
+        preset="finetune",
+        overrides=TINY,
+        data=str(tmp_path / "no-such-folder"),
+        run_dir=str(tmp_path / "run"),
     )
     with pytest.raises(FileNotFoundError, match="KERAS_INCEPTION_WEIGHTS"):
         training.train(config)
@@ -254,8 +291,10 @@ def test_a_run_reports_its_choices_and_skipped_files(tmp_path):
     assert os.path.dirname(log) == str(run_dir) and "broken.png" in open(log).read()
     chosen = summary["chosen"]
     assert {k: v["value"] for k, v in chosen.items()} == {
-        "precision": precision.resolve("auto")[0], "augment": "mild",
-        "central_fraction": 1.0, "validation_split": 0.2,
+        "precision": precision.resolve("auto")[0],
+        "augment": "mild",
+        "central_fraction": 1.0,
+        "validation_split": 0.2,
     }
     assert summary["data_profile"]["median_short_side"] == 24
     # The export serves with the crop that was chosen.
@@ -267,8 +306,16 @@ def test_a_run_reports_its_choices_and_skipped_files(tmp_path):
 def _cli_train(tmp_path, name, *args):
     run_dir = tmp_path / name
     command = [
-        sys.executable, "-m", "keras_inception", "train", "--run-dir", str(run_dir),
-        "--no-export", "--set", "verbose=0", *args,
+        sys.executable,
+        "-m",
+        "keras_inception",
+        "train",
+        "--run-dir",
+        str(run_dir),
+        "--no-export",
+        "--set",
+        "verbose=0",
+        *args,
     ]
     subprocess.run(command, check=True, cwd=tmp_path, timeout=3000)
     return json.loads((run_dir / "summary.json").read_text())
@@ -326,9 +373,11 @@ def test_finetune_preset_runs_from_imagenet_weights_in_the_weights_dir(tmp_path,
         )
     original = type(record).file_for
     monkeypatch.setattr(
-        type(record), "file_for",
-        lambda self, include_top: local if self is record and not include_top
-        else original(self, include_top),
+        type(record),
+        "file_for",
+        lambda self, include_top: (
+            local if self is record and not include_top else original(self, include_top)
+        ),
     )
     monkeypatch.setenv("KERAS_INCEPTION_WEIGHTS", str(weights_dir))
     monkeypatch.setenv("KERAS_INCEPTION_OFFLINE", "1")
@@ -336,9 +385,18 @@ def test_finetune_preset_runs_from_imagenet_weights_in_the_weights_dir(tmp_path,
     root = str(tmp_path / "shapes")
     write_shapes(root, 8, size=40)
     config = training.resolve_config(
-        preset="finetune", data=root, run_dir=str(tmp_path / "run"),
-        overrides=["image_size=75", "batch_size=8", "steps_per_epoch=2", "epochs=1",
-                   "finetune_epochs=1", "export=false", "verbose=0"],
+        preset="finetune",
+        data=root,
+        run_dir=str(tmp_path / "run"),
+        overrides=[
+            "image_size=75",
+            "batch_size=8",
+            "steps_per_epoch=2",
+            "epochs=1",
+            "finetune_epochs=1",
+            "export=false",
+            "verbose=0",
+        ],
     )
     result = training.train(config)
     assert result.summary["epochs"] == 2

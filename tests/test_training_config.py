@@ -20,7 +20,10 @@ def test_every_preset_builds_and_validates():
 def test_defaults_are_the_papers_recipe():
     config = training.TrainConfig()
     assert (config.optimizer, config.rho, config.momentum, config.epsilon) == (
-        "rmsprop", 0.9, 0.9, 1.0
+        "rmsprop",
+        0.9,
+        0.9,
+        1.0,
     )
     assert (config.learning_rate, config.reference_batch_size) == (0.045, 32)
     assert (config.lr_decay_rate, config.lr_decay_epochs, config.lr_staircase) == (0.94, 2.0, True)
@@ -71,8 +74,11 @@ def test_overrides_keep_yaml_types():
         ["epochs=5", "use_ema=true", "clipnorm=null", "devices=[/cpu:0, /cpu:1]", "data=tfds:mnist"]
     )
     assert overrides == {
-        "epochs": 5, "use_ema": True, "clipnorm": None,
-        "devices": ["/cpu:0", "/cpu:1"], "data": "tfds:mnist",
+        "epochs": 5,
+        "use_ema": True,
+        "clipnorm": None,
+        "devices": ["/cpu:0", "/cpu:1"],
+        "data": "tfds:mnist",
     }
     config = training.resolve_config(overrides=["learning_rate=1", "devices=[/cpu:0, /cpu:1]"])
     assert config.learning_rate == 1.0 and isinstance(config.learning_rate, float)
@@ -94,7 +100,9 @@ def test_config_file_then_overrides_then_flags(tmp_path):
     (tmp_path / "run.yaml").write_text("epochs: 7\nbatch_size: 64\nuse_ema: true\n")
     for name in ("run.json", "run.yaml"):
         assert training.load_config_file(str(tmp_path / name)) == {
-            "epochs": 7, "batch_size": 64, "use_ema": True,
+            "epochs": 7,
+            "batch_size": 64,
+            "use_ema": True,
         }
         config = training.resolve_config(
             preset="quick", file=str(tmp_path / name), overrides=["batch_size=16"], epochs=2
@@ -132,10 +140,21 @@ def test_run_dir_defaults_to_model_and_data_tag():
 
 
 def test_cli_dry_run_prints_the_resolved_config(capsys):
-    code = cli.main([
-        "train", "--dry-run", "--data", "tfds:beans", "--model", "inception_v1",
-        "--epochs", "3", "--set", "batch_size=16", "--no-export",
-    ])
+    code = cli.main(
+        [
+            "train",
+            "--dry-run",
+            "--data",
+            "tfds:beans",
+            "--model",
+            "inception_v1",
+            "--epochs",
+            "3",
+            "--set",
+            "batch_size=16",
+            "--no-export",
+        ]
+    )
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["data"] == "tfds:beans" and printed["model"] == "inception_v1"
@@ -148,18 +167,21 @@ def test_cli_reports_invalid_config(capsys):
 
 
 # Issue 12, defect 12: every bad value is a one-line error naming the field or the file.
-@pytest.mark.parametrize("pair, field", [
-    ("epochs=null", "epochs"),
-    ("epochs=", "epochs"),
-    ("epochs=~", "epochs"),
-    ("learning_rate=.inf", "learning_rate"),
-    ("learning_rate=-.inf", "learning_rate"),
-    ("learning_rate=.nan", "learning_rate"),
-    ("dropout_rate=" + "9" * 400, "dropout_rate"),
-    ("model=[[[[[[[[[[1]]]]]]]]]]", "model"),
-    ("batch_size=" + "[" * 3000, "batch_size"),
-    ("devices=[[1], {a: 1}]", "devices"),
-])
+@pytest.mark.parametrize(
+    "pair, field",
+    [
+        ("epochs=null", "epochs"),
+        ("epochs=", "epochs"),
+        ("epochs=~", "epochs"),
+        ("learning_rate=.inf", "learning_rate"),
+        ("learning_rate=-.inf", "learning_rate"),
+        ("learning_rate=.nan", "learning_rate"),
+        ("dropout_rate=" + "9" * 400, "dropout_rate"),
+        ("model=[[[[[[[[[[1]]]]]]]]]]", "model"),
+        ("batch_size=" + "[" * 3000, "batch_size"),
+        ("devices=[[1], {a: 1}]", "devices"),
+    ],
+)
 def test_bad_override_values_are_one_line_errors(pair, field):
     with pytest.raises(ValueError) as error:
         training.resolve_config(preset="quick", overrides=[pair]).validate()
@@ -167,28 +189,34 @@ def test_bad_override_values_are_one_line_errors(pair, field):
     assert f"`{field}`" in message and "\n" not in message and len(message) < 400
 
 
-@pytest.mark.parametrize("pair, field, value", [
-    ("learning_rate=1e-3", "learning_rate", 1e-3),
-    ("learning_rate=2E-4", "learning_rate", 2e-4),
-    ("weight_decay=4e-5", "weight_decay", 4e-5),
-    ("learning_rate=.5", "learning_rate", 0.5),
-    ("epochs=1_000", "epochs", 1000),
-    ("image_size=null", "image_size", None),
-])
+@pytest.mark.parametrize(
+    "pair, field, value",
+    [
+        ("learning_rate=1e-3", "learning_rate", 1e-3),
+        ("learning_rate=2E-4", "learning_rate", 2e-4),
+        ("weight_decay=4e-5", "weight_decay", 4e-5),
+        ("learning_rate=.5", "learning_rate", 0.5),
+        ("epochs=1_000", "epochs", 1000),
+        ("image_size=null", "image_size", None),
+    ],
+)
 def test_numbers_are_read_as_written(pair, field, value):
     config = training.resolve_config(preset="quick", overrides=[pair]).validate()
     assert getattr(config, field) == value
 
 
-@pytest.mark.parametrize("name, text, expected", [
-    ("null.yaml", "epochs: null\n", "`epochs` cannot be null"),
-    ("syntax.yaml", "epochs: 3\n  batch_size: [\n", r"syntax\.yaml', line 2"),
-    ("tag.yaml", "epochs: !!python/object/apply:os.system ['true']\n", r"tag\.yaml', line 1"),
-    ("nan.json", '{"learning_rate": NaN}', "non-finite"),
-    ("syntax.json", '{"epochs": 3,,}', r"syntax\.json', line 1"),
-    ("deep.json", "[" * 100000, "nested too deeply"),
-    ("binary.yaml", b"\xff\xfe\x00epochs", "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "name, text, expected",
+    [
+        ("null.yaml", "epochs: null\n", "`epochs` cannot be null"),
+        ("syntax.yaml", "epochs: 3\n  batch_size: [\n", r"syntax\.yaml', line 2"),
+        ("tag.yaml", "epochs: !!python/object/apply:os.system ['true']\n", r"tag\.yaml', line 1"),
+        ("nan.json", '{"learning_rate": NaN}', "non-finite"),
+        ("syntax.json", '{"epochs": 3,,}', r"syntax\.json', line 1"),
+        ("deep.json", "[" * 100000, "nested too deeply"),
+        ("binary.yaml", b"\xff\xfe\x00epochs", "not UTF-8"),
+    ],
+)
 def test_bad_config_files_are_one_line_errors(tmp_path, name, text, expected):
     path = tmp_path / name
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -214,9 +242,14 @@ def test_alias_bomb_in_a_config_file_is_refused_quickly(tmp_path):
         training.resolve_config(preset="quick", file=str(path)).validate()
 
 
-@pytest.mark.parametrize("argv", [
-    ["--set", "epochs=null"], ["--set", "epochs="], ["--set", "learning_rate=.inf"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--set", "epochs=null"],
+        ["--set", "epochs="],
+        ["--set", "learning_rate=.inf"],
+    ],
+)
 def test_cli_config_errors_have_no_traceback(capsys, argv):
     assert cli.main(["train", "--dry-run", *argv]) == 1
     err = capsys.readouterr().err
@@ -241,12 +274,22 @@ def test_null_is_accepted_where_it_means_something():
 
 def test_a_runs_data_configs_derive_from_its_fields():
     config = training.TrainConfig(
-        data="digits", image_size=80, batch_size=16, validation_split=0.2, seed=7,
-        augment="mild", central_fraction=1.0, include_preprocessing=True,
+        data="digits",
+        image_size=80,
+        batch_size=16,
+        validation_split=0.2,
+        seed=7,
+        augment="mild",
+        central_fraction=1.0,
+        include_preprocessing=True,
     )
     train = config.data_config("train", min_size=75)
     assert (train.source, train.image_size, train.batch_size, train.split) == (
-        "digits", 80, 16, "train")
+        "digits",
+        80,
+        16,
+        "train",
+    )
     assert (train.validation_split, train.seed, train.augment, train.scale) == (
         0.2,
         7,
@@ -256,7 +299,11 @@ def test_a_runs_data_configs_derive_from_its_fields():
     assert train.central_fraction is None and train.min_size == 75
     val = config.data_config("validation", class_names=["a", "b"])
     assert (val.split, val.augment, val.central_fraction, val.class_names) == (
-        "validation", None, 1.0, ["a", "b"])
+        "validation",
+        None,
+        1.0,
+        ["a", "b"],
+    )
     # "auto" leaves the choice to the pipeline's default (a run resolves it first).
     auto = training.TrainConfig(image_size=80).data_config("train")
     assert (auto.augment, auto.validation_split) == (None, None)
@@ -265,8 +312,11 @@ def test_a_runs_data_configs_derive_from_its_fields():
 
 
 def test_data_fields_follow_the_pipelines_rules():
-    with pytest.raises(ValueError, match=r"`augment` must be one of .* or 'auto'\. "
-                       r"Received: augment='heavy'"):
+    with pytest.raises(
+        ValueError,
+        match=r"`augment` must be one of .* or 'auto'\. "
+        r"Received: augment='heavy'",
+    ):
         training.resolve_config(overrides=["augment=heavy"]).validate()
     with pytest.raises(ValueError, match="Received: central_fraction=0.0"):
         training.resolve_config(overrides=["central_fraction=0.0"]).validate()

@@ -87,7 +87,8 @@ def test_weight_decay_is_in_the_loss_and_survives_saving(tmp_path):
     config = training.TrainConfig(**SMALL, weight_decay=4e-3, dropout_rate=0.0)
     model, _ = recipe.build_model(config, num_classes=5)
     kernels = [
-        layer.kernel for layer in model.layers
+        layer.kernel
+        for layer in model.layers
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))
     ]
     assert recipe.apply_weight_decay(model, 4e-3) == len(kernels) > 50
@@ -111,16 +112,17 @@ def test_weight_decay_is_in_the_loss_and_survives_saving(tmp_path):
 
 
 def _bn_statistics(model):
-    return {
-        v.path: v.numpy().copy() for v in model.non_trainable_variables
-        if "moving" in v.path
-    }
+    return {v.path: v.numpy().copy() for v in model.non_trainable_variables if "moving" in v.path}
 
 
 def test_finetuning_keeps_batchnorm_statistics_frozen():
     config = training.TrainConfig(
-        **SMALL, finetune=True, unfreeze_top_blocks=2, finetune_epochs=1,
-        learning_rate=0.1, label_smoothing=0.0,
+        **SMALL,
+        finetune=True,
+        unfreeze_top_blocks=2,
+        finetune_epochs=1,
+        learning_rate=0.1,
+        label_smoothing=0.0,
     ).validate()
     model, backbone = recipe.build_model(config, num_classes=3)
     recipe.apply_weight_decay(model, config.weight_decay)
@@ -182,7 +184,10 @@ def test_train_restores_the_dtype_policy_when_it_fails(tmp_path):
     endless = tf.data.Dataset.from_tensors((tf.zeros((4, 32, 32, 3)), tf.zeros(4, tf.int32)))
     endless = endless.repeat()
     config = training.TrainConfig(
-        **SMALL, precision="mixed_bfloat16", batch_size=4, run_dir=str(tmp_path / "run"),
+        **SMALL,
+        precision="mixed_bfloat16",
+        batch_size=4,
+        run_dir=str(tmp_path / "run"),
         export=False,
     )
     with pytest.raises(ValueError, match="steps_per_epoch=None"):

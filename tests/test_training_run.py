@@ -21,8 +21,12 @@ from keras_inception import training
 from keras_inception.training import recipe
 
 SMALL_RUN = [
-    "model=inception_v1", "image_size=32", "depth_multiplier=0.25", "batch_size=8",
-    "steps_per_epoch=3", "verbose=2",
+    "model=inception_v1",
+    "image_size=32",
+    "depth_multiplier=0.25",
+    "batch_size=8",
+    "steps_per_epoch=3",
+    "verbose=2",
 ]
 
 # Trains with the smoke preset and the given overrides. With PAUSE_FILE set it
@@ -70,7 +74,7 @@ def _env(**extra):
 def _report(output):
     lines = [line for line in output.splitlines() if line.startswith("REPORT ")]
     assert lines, output[-3000:]
-    return json.loads(lines[-1][len("REPORT "):])
+    return json.loads(lines[-1][len("REPORT ") :])
 
 
 def _epochs(history_csv):
@@ -83,8 +87,11 @@ def test_sigkilled_run_resumes_from_its_backup_and_completes(tmp_path):
     pause = tmp_path / "paused"
     command = _command(run_dir, "epochs=3", "aux_logits=true")
     first = subprocess.Popen(
-        command, env=_env(PAUSE_FILE=str(pause)), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
+        command,
+        env=_env(PAUSE_FILE=str(pause)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.monotonic() + 400
     while not pause.exists() and first.poll() is None and time.monotonic() < deadline:
@@ -126,15 +133,25 @@ def test_mirrored_strategy_on_two_logical_cpus_with_bf16_and_ema(tmp_path):
     run_dir = tmp_path / "mirrored"
     result = subprocess.run(
         _command(
-            run_dir, "epochs=2", "distribution=mirrored", "devices=[/cpu:0,/cpu:1]",
-            "precision=mixed_bfloat16", "use_ema=true", "ema_momentum=0.5",
+            run_dir,
+            "epochs=2",
+            "distribution=mirrored",
+            "devices=[/cpu:0,/cpu:1]",
+            "precision=mixed_bfloat16",
+            "use_ema=true",
+            "ema_momentum=0.5",
         ),
-        env=_env(LOGICAL_CPUS="2"), capture_output=True, text=True, timeout=600,
+        env=_env(LOGICAL_CPUS="2"),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = _report(result.stdout)
     assert (report["strategy"], report["num_replicas"], report["loop"]) == (
-        "MirroredStrategy", 2, "fit"
+        "MirroredStrategy",
+        2,
+        "fit",
     )
     assert report["precision"] == "mixed_bfloat16" and report["policy_after"] == "float32"
     # The replicas' BN statistics were averaged into one value.
@@ -201,8 +218,12 @@ def test_finetuning_phases_resume_and_keep_batchnorm_statistics(tmp_path):
 def test_main_job_learns_the_digits_and_exports(tmp_path):
     """`keras-inception train` as the README runs it (about 5 minutes on 2 cores)."""
     done = subprocess.run(
-        [sys.executable, "-m", "keras_inception", "train"], cwd=tmp_path, env=_env(),
-        capture_output=True, text=True, timeout=1200,
+        [sys.executable, "-m", "keras_inception", "train"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads((tmp_path / "runs" / "inception_v3_digits" / "summary.json").read_text())
@@ -239,8 +260,13 @@ def _tiny_config(run_dir, *overrides):
     return training.resolve_config(
         preset="smoke",
         overrides=[
-            "model=inception_v1", "image_size=32", "depth_multiplier=0.1", "batch_size=4",
-            "steps_per_epoch=1", "verbose=0", *overrides,
+            "model=inception_v1",
+            "image_size=32",
+            "depth_multiplier=0.1",
+            "batch_size=4",
+            "steps_per_epoch=1",
+            "verbose=0",
+            *overrides,
         ],
         run_dir=str(run_dir),
     )
@@ -300,8 +326,7 @@ def test_a_kill_during_the_export_keeps_the_training(tmp_path, monkeypatch):
         return {"path": out_path}
 
     run_dir = tmp_path / "run"
-    config = _tiny_config(run_dir, "epochs=1", "export=true",
-                          f"export_dir={tmp_path / 'exports'}")
+    config = _tiny_config(run_dir, "epochs=1", "export=true", f"export_dir={tmp_path / 'exports'}")
     monkeypatch.setattr(recipe, "build_model", _tiny_model)
     monkeypatch.setattr(export, "export_saved_model", crash)
     with pytest.raises(_Crash):
@@ -315,7 +340,8 @@ def test_a_kill_during_the_export_keeps_the_training(tmp_path, monkeypatch):
     assert result.initial_epoch == 1 and result.summary["resumed"]
     assert (run_dir / "history.csv").read_text() == history
     assert [(kind, where) for kind, _, where in exported] == [
-        ("saved_model", 1), ("tflite", str(tmp_path / "exports" / "inception_v1_digits.tflite"))
+        ("saved_model", 1),
+        ("tflite", str(tmp_path / "exports" / "inception_v1_digits.tflite")),
     ]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["state"] == "complete" and summary["exports"]["saved_model"].endswith("1")

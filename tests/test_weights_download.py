@@ -136,8 +136,15 @@ def test_record():
 
     def register(**fields):
         defaults = dict(
-            model="inception_v3", source="tf-slim", classes=1001, label_offset=1,
-            aux_logits=True, input_size=299, top1=70.0, top5=90.0, num_params=0,
+            model="inception_v3",
+            source="tf-slim",
+            classes=1001,
+            label_offset=1,
+            aux_logits=True,
+            input_size=299,
+            top1=70.0,
+            top5=90.0,
+            num_params=0,
             license="test",
         )
         record = weights.register_weights(WeightsRecord(**{**defaults, **fields}))
@@ -172,8 +179,12 @@ def test_keras_format_weights_through_the_registry(home, tmp_path, test_record):
     content = (tmp_path / "v3.weights.h5").read_bytes()
     file = published(tmp_path, content, algorithm="md5", name="v3.weights.h5")
     test_record(
-        tag="test_keras", source="keras.applications", file=file, classes=1000,
-        label_offset=0, aux_logits=False,
+        tag="test_keras",
+        source="keras.applications",
+        file=file,
+        classes=1000,
+        label_offset=0,
+        aux_logits=False,
     )
     x = np.random.default_rng(1).uniform(-1, 1, (2, 75, 75, 3)).astype("float32")
     loaded = keras_inception.InceptionV3(weights="test_keras", **THIN)

@@ -46,7 +46,9 @@ def tiny_checkpoint(prefix, seed=0):
     }
     os.makedirs(os.path.dirname(prefix), exist_ok=True)
     tf.raw_ops.SaveV2(
-        prefix=prefix, tensor_names=list(tensors), shape_and_slices=[""] * len(tensors),
+        prefix=prefix,
+        tensor_names=list(tensors),
+        shape_and_slices=[""] * len(tensors),
         tensors=[v.astype("float32") for v in tensors.values()],
     )
     return prefix
@@ -73,11 +75,22 @@ def slim_record(tmp_path):
     """Registers a TF-slim record of a tiny archive without a published checksum."""
     archive = tiny_archive(tmp_path / "a.tar.gz", tiny_checkpoint(str(tmp_path / "ck" / "m")))
     file = published(tmp_path, archive.read_bytes(), name="inception_v1_tiny.tar.gz")
-    record = weights.register_weights(WeightsRecord(
-        model="inception_v1", tag="test_tiny", source="tf-slim",
-        file=WeightsFile(file.url), classes=1001, label_offset=1, aux_logits=False,
-        input_size=224, top1=70.0, top5=90.0, num_params=0, license="test",
-    ))
+    record = weights.register_weights(
+        WeightsRecord(
+            model="inception_v1",
+            tag="test_tiny",
+            source="tf-slim",
+            file=WeightsFile(file.url),
+            classes=1001,
+            label_offset=1,
+            aux_logits=False,
+            input_size=224,
+            top1=70.0,
+            top5=90.0,
+            num_params=0,
+            license="test",
+        )
+    )
     yield record
     weights.unregister_weights(record.model, record.tag)
 
@@ -96,9 +109,12 @@ def test_replaced_or_truncated_converted_cache_is_refused(home, slim_record):  #
 
     # An attacker's (or a bug's) file in its place: valid HDF5, NaN weights.
     poisoned = NamedWeights(
-        {name: {k: np.full_like(v, np.nan) for k, v in variables.items()}
-         for name, variables in good.layers.items()},
-        classes=good.classes, label_offset=1,
+        {
+            name: {k: np.full_like(v, np.nan) for k, v in variables.items()}
+            for name, variables in good.layers.items()
+        },
+        classes=good.classes,
+        label_offset=1,
     )
     kept = converted.read_bytes(), open(sidecar).read()
     poisoned.save(home / "poisoned.weights.h5")
@@ -137,8 +153,9 @@ def test_truncated_download_is_not_pinned(home, tmp_path, slim_record):  # noqa:
     origin.write_bytes(complete)
     with pytest.warns(UserWarning, match="now pinned"):
         weights.record_weights(slim_record)
-    assert json.loads(pins.read_text())[slim_record.file.url] == hashlib.sha256(
-        complete).hexdigest()
+    assert (
+        json.loads(pins.read_text())[slim_record.file.url] == hashlib.sha256(complete).hexdigest()
+    )
 
 
 def test_downloads_and_converted_files_are_atomic_and_follow_the_umask(
@@ -214,6 +231,7 @@ def _special(kind):
         info = tarfile.TarInfo("dev")
         info.type = kind
         tar.addfile(info)
+
     return add
 
 
@@ -222,18 +240,22 @@ def _member(name, content=b"abc"):
         info = tarfile.TarInfo(name)
         info.size = len(content)
         tar.addfile(info, io.BytesIO(content))
+
     return add
 
 
-@pytest.mark.parametrize("extra, reason", [
-    (_member("../../escape.index"), "has a '..' component"),
-    (_member("/tmp/absolute.index"), "has an absolute path"),
-    (_symlink, "is a link"),
-    (_hardlink, "is a link"),
-    (_special(tarfile.CHRTYPE), "is a device, FIFO"),
-    (_special(tarfile.FIFOTYPE), "is a device, FIFO"),
-    (_member("sub/inception_v1.ckpt.index"), "two members are named"),
-])
+@pytest.mark.parametrize(
+    "extra, reason",
+    [
+        (_member("../../escape.index"), "has a '..' component"),
+        (_member("/tmp/absolute.index"), "has an absolute path"),
+        (_symlink, "is a link"),
+        (_hardlink, "is a link"),
+        (_special(tarfile.CHRTYPE), "is a device, FIFO"),
+        (_special(tarfile.FIFOTYPE), "is a device, FIFO"),
+        (_member("sub/inception_v1.ckpt.index"), "two members are named"),
+    ],
+)
 def test_hostile_archive_members_are_refused(tmp_path, extra, reason):
     archive = tiny_archive(tmp_path / "a.tar.gz", tiny_checkpoint(str(tmp_path / "m")), extra)
     target = tmp_path / "out"
@@ -258,20 +280,32 @@ def test_archive_expanding_past_the_limit_is_refused(tmp_path):
 
 def _hostile_hdf5(path, make):
     with h5py.File(path, "w") as f:
-        f.attrs.update(format="keras_inception.named_weights.v1", classes=-1,
-                       label_offset=0, heads="[]", source="test")
+        f.attrs.update(
+            format="keras_inception.named_weights.v1",
+            classes=-1,
+            label_offset=0,
+            heads="[]",
+            source="test",
+        )
         make(f)
     return path
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda f: f.create_dataset("layers/conv/kernel", shape=(60000, 10000), dtype="f4"),
-     "past 2,048 MiB"),
-    (lambda f: f.__setitem__("layers/conv", h5py.ExternalLink("/etc/passwd", "/")),
-     "is an external link"),
-    (lambda f: f.__setitem__("layers/conv", h5py.SoftLink("/elsewhere")), "is a soft link"),
-    (lambda f: f.__setitem__("layers/conv/kernel", "text"), "not numbers"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda f: f.create_dataset("layers/conv/kernel", shape=(60000, 10000), dtype="f4"),
+            "past 2,048 MiB",
+        ),
+        (
+            lambda f: f.__setitem__("layers/conv", h5py.ExternalLink("/etc/passwd", "/")),
+            "is an external link",
+        ),
+        (lambda f: f.__setitem__("layers/conv", h5py.SoftLink("/elsewhere")), "is a soft link"),
+        (lambda f: f.__setitem__("layers/conv/kernel", "text"), "not numbers"),
+    ],
+)
 def test_hostile_hdf5_is_refused_before_reading(tmp_path, make, message):
     path = _hostile_hdf5(tmp_path / "w.weights.h5", make)
     with pytest.raises(ValueError, match=f"Refusing .*{message}"):
@@ -284,9 +318,15 @@ def test_non_finite_weights_never_enter_a_model(tmp_path):
     inputs = keras.Input((3,))
     model = keras.Model(inputs, keras.layers.Dense(2, name="predictions")(inputs))
     before = [np.asarray(v) for v in model.weights]
-    bad = NamedWeights({"predictions": {
-        "kernel": np.full((3, 2), np.nan, "float32"), "bias": np.zeros(2, "float32"),
-    }}, classes=2)
+    bad = NamedWeights(
+        {
+            "predictions": {
+                "kernel": np.full((3, 2), np.nan, "float32"),
+                "bias": np.zeros(2, "float32"),
+            }
+        },
+        classes=2,
+    )
     with pytest.raises(ValueError, match="1 holding NaN, infinite or non-numeric values"):
         weights.store.apply(model, bad)
     for old, variable in zip(before, model.weights):
@@ -302,12 +342,13 @@ def _broken(kind, tmp_path):
             content = archive[: len(archive) * 2 // 3]
         else:  # a corrupt block: gzip's CRC (or the checkpoint's) catches it
             mid = len(archive) // 2
-            content = archive[:mid] + bytes(64) + archive[mid + 64:]
+            content = archive[:mid] + bytes(64) + archive[mid + 64 :]
         (tmp_path / "w.tar.gz").write_bytes(content)
         return tmp_path / "w.tar.gz"
     if kind == "truncated converted .weights.h5":
         path = NamedWeights(slim.convert(prefix, "inception_v1").layers).save(
-            tmp_path / "c.weights.h5")
+            tmp_path / "c.weights.h5"
+        )
         data = open(path, "rb").read()
         open(path, "wb").write(data[: len(data) // 2])
         return path
@@ -327,10 +368,17 @@ def _broken(kind, tmp_path):
     return index
 
 
-@pytest.mark.parametrize("kind", [
-    "truncated tar.gz", "corrupt tar.gz", "truncated converted .weights.h5",
-    "truncated keras .h5", "truncated .index", "truncated .data",
-])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "truncated tar.gz",
+        "corrupt tar.gz",
+        "truncated converted .weights.h5",
+        "truncated keras .h5",
+        "truncated .index",
+        "truncated .data",
+    ],
+)
 def test_broken_inputs_give_one_line_errors(tmp_path, capsys, kind):
     source = _broken(kind, tmp_path)
     out = tmp_path / "out.weights.h5"
@@ -343,7 +391,9 @@ def test_broken_inputs_give_one_line_errors(tmp_path, capsys, kind):
 
 
 def test_convert_checksums_its_output_and_passes_its_fault_points(
-    tmp_path, capsys, monkeypatch,
+    tmp_path,
+    capsys,
+    monkeypatch,
 ):
     trace = tmp_path / "trace"
     monkeypatch.setenv("KERAS_INCEPTION_FAULT_TRACE", str(trace))
@@ -352,9 +402,12 @@ def test_convert_checksums_its_output_and_passes_its_fault_points(
     named = weights.read_weights(prefix, None, "inception_v1")
     named.save(out)
     assert trace.read_text().split() == [
-        "convert.weights_temp_written", "convert.weights_before_rename",
-        "convert.weights_renamed", "convert.checksum_temp_written",
-        "convert.checksum_before_rename", "convert.checksum_renamed",
+        "convert.weights_temp_written",
+        "convert.weights_before_rename",
+        "convert.weights_renamed",
+        "convert.checksum_temp_written",
+        "convert.checksum_before_rename",
+        "convert.checksum_renamed",
     ]
     assert files.read_checksum(out) == files.file_digest(out)
 
@@ -375,16 +428,17 @@ def test_convert_checksums_its_output_and_passes_its_fault_points(
         weights.read_weights(str(out), None, "inception_v1")
 
 
-
 def _intact(kind, tmp_path):
     """An intact file of ``kind`` and the reader the sweep calls on its copies."""
     prefix = tiny_checkpoint(str(tmp_path / "ck" / "m"))
     if kind == "tar.gz":
         return tiny_archive(tmp_path / "a.tar.gz", prefix), lambda p: slim.convert_archive(
-            p, "inception_v1")
+            p, "inception_v1"
+        )
     if kind == "converted":
         path = NamedWeights(slim.convert(prefix, "inception_v1").layers).save(
-            tmp_path / "c.weights.h5")
+            tmp_path / "c.weights.h5"
+        )
         os.remove(f"{path}.sha256")  # the content digest alone must catch damage
         return path, NamedWeights.load
     if kind == "keras":
@@ -395,10 +449,12 @@ def _intact(kind, tmp_path):
                 f.create_group(name).attrs["weight_names"] = [f"{name}/kernel:0".encode()]
                 f[f"{name}/{name}/kernel:0"] = np.ones(shape, "float32")
         from keras_inception.weights import keras_applications
+
         return path, keras_applications.read_keras_file
     suffix = CHECKPOINT_FILES[kind == "checkpoint data"]
-    return f"{prefix}{suffix}", lambda p: slim.convert(p.rsplit(".", 1)[0] if p.endswith(
-        ".index") else p[: p.rindex(".data-")], "inception_v1")
+    return f"{prefix}{suffix}", lambda p: slim.convert(
+        p.rsplit(".", 1)[0] if p.endswith(".index") else p[: p.rindex(".data-")], "inception_v1"
+    )
 
 
 KINDS = ["tar.gz", "converted", "keras", "checkpoint index", "checkpoint data"]
@@ -425,7 +481,7 @@ def _sweep(kind, tmp_path, count, *, probe=False):
     cuts = np.linspace(0, len(intact) - 1, count).astype(int)
     flips = rng.integers(0, len(intact), count)
     damaged = [intact[:cut] for cut in cuts] + [
-        intact[:at] + bytes([intact[at] ^ 0xFF]) + intact[at + 1:] for at in flips
+        intact[:at] + bytes([intact[at] ^ 0xFF]) + intact[at + 1 :] for at in flips
     ]
     refused = 0
     for content in damaged:

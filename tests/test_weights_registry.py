@@ -119,8 +119,11 @@ def test_unknown_tags_and_networks_without_weights(no_fetch):
     with pytest.raises(ValueError, match="No pretrained ImageNet weights.*inception_resnet_v1"):
         load("imagenet", model_name="inception_resnet_v1")
     assert weights.find_weights("inception_v3", "/some/file.h5") is None
-    with pytest.raises(ValueError, match=r"\(imagenet, imagenet_keras, imagenet_slim\).*"
-                       "Received: weights='no_such_tag'"):
+    with pytest.raises(
+        ValueError,
+        match=r"\(imagenet, imagenet_keras, imagenet_slim\).*"
+        "Received: weights='no_such_tag'",
+    ):
         load("no_such_tag")
 
 

@@ -17,7 +17,7 @@ def readme_zoo_section():
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
         text = f.read()
     start = text.index("## Model zoo")
-    return text[start:text.index("\n## ", start + 1)]
+    return text[start : text.index("\n## ", start + 1)]
 
 
 def test_readme_shows_the_table_the_cli_prints(capsys):
@@ -32,12 +32,19 @@ def test_readme_shows_the_table_the_cli_prints(capsys):
 def test_table_rows_come_from_the_specs_and_the_weights_registry():
     rows = {row.name: row for row in zoo.zoo_rows()}
     assert list(rows) == [
-        "inception_v1", "inception_v2", "inception_v3", "inception_v4",
-        "inception_resnet_v1", "inception_resnet_v2",
+        "inception_v1",
+        "inception_v2",
+        "inception_v3",
+        "inception_v4",
+        "inception_resnet_v1",
+        "inception_resnet_v2",
     ]
     v3 = rows["inception_v3"]
     assert (v3.num_params, v3.default_size, v3.min_size, v3.final_grid) == (
-        23_851_784, 299, 75, "8×8×2048"
+        23_851_784,
+        299,
+        75,
+        "8×8×2048",
     )
     # The default record first: keras.applications' weights, then TF-slim's.
     assert v3.accuracy == "77.9 / 93.7 (Keras); 78.0 / 93.9 (TF-slim)"
@@ -56,7 +63,8 @@ def test_paper_table_lists_every_paper_variant(capsys):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "name,variant", [(s.name, s.variant) for s in registry.list_specs()],
+    "name,variant",
+    [(s.name, s.variant) for s in registry.list_specs()],
     ids=[f"{s.name}-{s.variant}" for s in registry.list_specs()],
 )
 def test_spec_multiply_adds_are_measured(name, variant):

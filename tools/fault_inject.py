@@ -56,8 +56,15 @@ COMMANDS = ("train", "export", "data_convert", "convert")
 _VERSION = re.compile(r"^[0-9]+$")
 _EPOCH_LINE = re.compile(r"^Epoch (\d+)/(\d+)", re.MULTILINE)
 # Points a train run passes only after its last epoch (a rerun from here on trains nothing).
-_AFTER_TRAINING = ("train.phase_done", "train.evaluated", "train.trained", "train.curves_written",
-                   "train.before_backup_removal", "train.backup_removed", "train.export_start")
+_AFTER_TRAINING = (
+    "train.phase_done",
+    "train.evaluated",
+    "train.trained",
+    "train.curves_written",
+    "train.before_backup_removal",
+    "train.backup_removed",
+    "train.export_start",
+)
 
 
 # Processes ----------------------------------------------------------------
@@ -85,9 +92,13 @@ def run_command(argv, *, workdir, fault=None, kill_after=None, timeout=1800):
     """Runs ``keras-inception ARGV`` in ``workdir`` with the fault armed; returns a ``Run``."""
     trace_path = os.path.join(workdir, f".trace-{time.monotonic_ns()}")
     env = dict(
-        os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_INCEPTION_FAULT_TRACE=trace_path,
-        HOME=workdir, XDG_CACHE_HOME=os.path.join(workdir, "cache"),
-        KERAS_HOME=os.path.join(workdir, "keras_home"), PYTHONUNBUFFERED="1",
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="2",
+        KERAS_INCEPTION_FAULT_TRACE=trace_path,
+        HOME=workdir,
+        XDG_CACHE_HOME=os.path.join(workdir, "cache"),
+        KERAS_HOME=os.path.join(workdir, "keras_home"),
+        PYTHONUNBUFFERED="1",
     )
     env.pop("KERAS_INCEPTION_FAULT", None)
     if fault:
@@ -97,8 +108,12 @@ def run_command(argv, *, workdir, fault=None, kill_after=None, timeout=1800):
     deadline = start + (kill_after if kill_after is not None else timeout)
     with tempfile.TemporaryFile(mode="w+") as log:
         child = subprocess.Popen(
-            [sys.executable, "-m", "keras_inception", *argv], cwd=workdir, env=env,
-            stdout=log, stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "-m", "keras_inception", *argv],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         while child.poll() is None:
             if first_point is None and os.path.exists(trace_path):
@@ -117,8 +132,9 @@ def run_command(argv, *, workdir, fault=None, kill_after=None, timeout=1800):
         with open(trace_path, encoding="utf-8") as f:
             trace = f.read().split()
         os.remove(trace_path)
-    return Run(list(argv), fault, child.returncode, output, trace, time.monotonic() - start,
-               first_point)
+    return Run(
+        list(argv), fault, child.returncode, output, trace, time.monotonic() - start, first_point
+    )
 
 
 def occurrences(trace):
@@ -178,9 +194,7 @@ class Checker:
     def visible_entries(self, root, skip=()):
         """Files and folders under ``root`` that a reader could pick up: no hidden names."""
         for directory, folders, files in os.walk(root):
-            folders[:] = sorted(
-                f for f in folders if not f.startswith(".") and f not in skip
-            )
+            folders[:] = sorted(f for f in folders if not f.startswith(".") and f not in skip)
             for name in sorted(files):
                 if not name.startswith("."):
                     yield os.path.join(directory, name)
@@ -392,12 +406,33 @@ class TrainScenario(Scenario):
 
     def argv(self, out):
         return [
-            "train", "--preset", "smoke", "--data", self.data, "--model", "inception_v1",
-            "--epochs", str(self.epochs), "--run-dir", os.path.join(out, "run"),
-            "--set", "image_size=32", "--set", "depth_multiplier=0.25",
-            "--set", "steps_per_epoch=2", "--set", "batch_size=4", "--set", "verbose=2",
-            "--set", "export=true", "--set", f"export_dir={os.path.join(out, 'exports')}",
-            "--set", "tflite_mode=float32",
+            "train",
+            "--preset",
+            "smoke",
+            "--data",
+            self.data,
+            "--model",
+            "inception_v1",
+            "--epochs",
+            str(self.epochs),
+            "--run-dir",
+            os.path.join(out, "run"),
+            "--set",
+            "image_size=32",
+            "--set",
+            "depth_multiplier=0.25",
+            "--set",
+            "steps_per_epoch=2",
+            "--set",
+            "batch_size=4",
+            "--set",
+            "verbose=2",
+            "--set",
+            "export=true",
+            "--set",
+            f"export_dir={os.path.join(out, 'exports')}",
+            "--set",
+            "tflite_mode=float32",
         ]
 
     def check_after_kill(self, checker, out):
@@ -480,8 +515,14 @@ class ExportScenario(Scenario):
             json.dump(["cat", "dog", "owl"], f)
 
     def argv(self, out):
-        return ["export", self.source, "--out", os.path.join(out, "exports"),
-                "--model-name", "tiny"]
+        return [
+            "export",
+            self.source,
+            "--out",
+            os.path.join(out, "exports"),
+            "--model-name",
+            "tiny",
+        ]
 
     def check_after_kill(self, checker, out):
         problems = []
@@ -513,8 +554,19 @@ class DataConvertScenario(Scenario):
         self.images = write_image_folder(os.path.join(self.inputs, "images"), per_class=20)
 
     def argv(self, out):
-        return ["data", "convert", self.images, os.path.join(out, "records"), "--shards", "16",
-                "--validation-shards", "4", "--validation-split", "0.2", "--overwrite"]
+        return [
+            "data",
+            "convert",
+            self.images,
+            os.path.join(out, "records"),
+            "--shards",
+            "16",
+            "--validation-shards",
+            "4",
+            "--validation-split",
+            "0.2",
+            "--overwrite",
+        ]
 
     def _records(self, checker, records, problems):
         """``{file: [record hashes]}`` of a whole output, or problems."""
@@ -572,10 +624,15 @@ class ConvertScenario(Scenario):
 
         keras.utils.set_random_seed(0)
         model = keras_inception.get_model(
-            "inception_v1", weights=None, input_shape=(75, 75, 3), depth_multiplier=0.25,
+            "inception_v1",
+            weights=None,
+            input_shape=(75, 75, 3),
+            depth_multiplier=0.25,
         )
         prefix = slim.save_checkpoint(
-            model, os.path.join(self.inputs, "ckpt", "inception_v1.ckpt"), "inception_v1",
+            model,
+            os.path.join(self.inputs, "ckpt", "inception_v1.ckpt"),
+            "inception_v1",
             background_class=True,
         )
         self.source = os.path.join(self.inputs, "inception_v1_thin.tar.gz")
@@ -584,8 +641,16 @@ class ConvertScenario(Scenario):
                 archive.add(os.path.join(os.path.dirname(prefix), name), arcname=name)
 
     def argv(self, out):
-        return ["convert", self.source, "--model", "inception_v1", "--depth-multiplier", "0.25",
-                "--out", os.path.join(out, "inception_v1_thin.weights.h5")]
+        return [
+            "convert",
+            self.source,
+            "--model",
+            "inception_v1",
+            "--depth-multiplier",
+            "0.25",
+            "--out",
+            os.path.join(out, "inception_v1_thin.weights.h5"),
+        ]
 
     def _weights(self, checker, out, problems):
         folder = out
@@ -607,9 +672,15 @@ class ConvertScenario(Scenario):
 
         digest = {}
         with h5py.File(path, "r") as f:
-            f.visititems(lambda name, item: digest.__setitem__(
-                name, hashlib.sha256(np.ascontiguousarray(item[()]).tobytes()).hexdigest()
-            ) if isinstance(item, h5py.Dataset) else None)
+            f.visititems(
+                lambda name, item: (
+                    digest.__setitem__(
+                        name, hashlib.sha256(np.ascontiguousarray(item[()]).tobytes()).hexdigest()
+                    )
+                    if isinstance(item, h5py.Dataset)
+                    else None
+                )
+            )
         return digest
 
     def check_after_kill(self, checker, out):
@@ -693,8 +764,9 @@ class Campaign:
         return path
 
     def _run(self, out, fault=None, kill_after=None):
-        return run_command(self.scenario.argv(out), workdir=self.scenario.root, fault=fault,
-                           kill_after=kill_after)
+        return run_command(
+            self.scenario.argv(out), workdir=self.scenario.root, fault=fault, kill_after=kill_after
+        )
 
     def execute(self):
         start = time.monotonic()
@@ -713,9 +785,11 @@ class Campaign:
         self.scenario.reference = self.fingerprint
         self.epochs = getattr(self.scenario, "epochs", None)
         targets = choose_targets(reference.trace, self.points)
-        self.log(f"{self.scenario.name}: reference {reference.seconds:.0f} s, "
-                 f"{len(set(reference.trace))} distinct points, {len(reference.trace)} reached; "
-                 f"{len(targets)} targets")
+        self.log(
+            f"{self.scenario.name}: reference {reference.seconds:.0f} s, "
+            f"{len(set(reference.trace))} distinct points, {len(reference.trace)} reached; "
+            f"{len(targets)} targets"
+        )
         self._point_chains(collections.deque(targets))
         # Fewer point occurrences than asked for: time-based kills make up the number.
         self.timed = max(self.timed, self.points - len(targets))
@@ -789,14 +863,21 @@ class Campaign:
             if not run.trace or run.trace[-1] != name or reached != int(nth or 1):
                 problems.append(f"killed at {where} x{reached}, not at {target}")
         problems += self.scenario.check_after_kill(self.checker, out)
-        self.report.kills.append({
-            "target": target, "timed": timed, "last_point": where,
-            "seconds": round(run.seconds, 1), "problems": problems,
-        })
+        self.report.kills.append(
+            {
+                "target": target,
+                "timed": timed,
+                "last_point": where,
+                "seconds": round(run.seconds, 1),
+                "problems": problems,
+            }
+        )
         self.report.problems += [f"after kill at {target}: {p}" for p in problems]
         self._chain_kills += 1
-        self.log(f"  {self.scenario.name}: killed at {target:<42} "
-                 f"{'ok' if not problems else '; '.join(problems)}")
+        self.log(
+            f"  {self.scenario.name}: killed at {target:<42} "
+            f"{'ok' if not problems else '; '.join(problems)}"
+        )
 
     def _finished(self, run, out):
         if run.returncode != 0:
@@ -818,8 +899,10 @@ class Campaign:
         if not problems:
             # Every kill of this chain was followed by reruns that ended with the reference result.
             self.report.recovered += self._chain_kills
-        self.log(f"  {self.scenario.name}: {label}: "
-                 f"{'same result' if not problems else '; '.join(problems)}")
+        self.log(
+            f"  {self.scenario.name}: {label}: "
+            f"{'same result' if not problems else '; '.join(problems)}"
+        )
 
 
 class _Progress:
@@ -888,8 +971,12 @@ def main(argv=None):
     parser.add_argument(
         "--points", type=int, default=20, help="kill points per command (default 20)"
     )
-    parser.add_argument("--timed", type=int, default=2,
-                        help="extra kills after a random delay, per command (default 2)")
+    parser.add_argument(
+        "--timed",
+        type=int,
+        default=2,
+        help="extra kills after a random delay, per command (default 2)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--workdir", help="where to work (default: a new temporary folder, removed)"
@@ -899,8 +986,9 @@ def main(argv=None):
     commands = COMMANDS if args.command == "all" else (args.command,)
     root = args.workdir or tempfile.mkdtemp(prefix="fault_inject-")
     try:
-        reports = run_campaigns(commands, root, points=args.points, timed=args.timed,
-                                seed=args.seed)
+        reports = run_campaigns(
+            commands, root, points=args.points, timed=args.timed, seed=args.seed
+        )
     finally:
         if not args.workdir:
             shutil.rmtree(root, ignore_errors=True)

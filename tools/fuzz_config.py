@@ -25,14 +25,70 @@ FIELDS = [f for f in config_lib.TrainConfig.__dataclass_fields__]
 
 # Values people (and attackers) type.
 TOKENS = [
-    "", " ", "null", "~", "Null", "true", "no", "on", "0", "-1", "1", "3", "1.5", "1e-3", "1E+3",
-    "1e999", "-1e999", ".5", "5.", "1_000", "0x10", "0o17", "1:30", ".inf", "-.inf", ".nan",
-    "inf", "nan", "NaN", "Infinity", "[1, 2]", "[]", "{}", "{a: 1}", "[[[[[[1]]]]]]",
-    "!!python/object:os.system {}", "!!python/object/apply:os.system ['true']",
-    "!!binary aGVsbG8=", "!!set {a, b}", "&a [*a]", "*undefined", "'unterminated",
-    '"unterminated', "a: b: c", "- - -", "%YAML 1.1", "---", "...", "\x00", "\t", "\u2028",
-    "é", "digits", "inception_v3", "mixed_bfloat16", "epoch", "9" * 400, "a" * 5000,
-    "[" * 5000, "{" * 200 + "}" * 200, "2024-01-01", "=", "==", "key=value",
+    "",
+    " ",
+    "null",
+    "~",
+    "Null",
+    "true",
+    "no",
+    "on",
+    "0",
+    "-1",
+    "1",
+    "3",
+    "1.5",
+    "1e-3",
+    "1E+3",
+    "1e999",
+    "-1e999",
+    ".5",
+    "5.",
+    "1_000",
+    "0x10",
+    "0o17",
+    "1:30",
+    ".inf",
+    "-.inf",
+    ".nan",
+    "inf",
+    "nan",
+    "NaN",
+    "Infinity",
+    "[1, 2]",
+    "[]",
+    "{}",
+    "{a: 1}",
+    "[[[[[[1]]]]]]",
+    "!!python/object:os.system {}",
+    "!!python/object/apply:os.system ['true']",
+    "!!binary aGVsbG8=",
+    "!!set {a, b}",
+    "&a [*a]",
+    "*undefined",
+    "'unterminated",
+    '"unterminated',
+    "a: b: c",
+    "- - -",
+    "%YAML 1.1",
+    "---",
+    "...",
+    "\x00",
+    "\t",
+    "\u2028",
+    "é",
+    "digits",
+    "inception_v3",
+    "mixed_bfloat16",
+    "epoch",
+    "9" * 400,
+    "a" * 5000,
+    "[" * 5000,
+    "{" * 200 + "}" * 200,
+    "2024-01-01",
+    "=",
+    "==",
+    "key=value",
 ]
 
 
@@ -73,8 +129,10 @@ def file_case(rng):
         text = "\n".join(lines)
         suffix = ".yaml"
     else:
-        data = {random_key(rng): rng.choice([1, 0.5, None, "x", [1], {"a": 1}, True, -3])
-                for _ in range(rng.randrange(1, 5))}
+        data = {
+            random_key(rng): rng.choice([1, 0.5, None, "x", [1], {"a": 1}, True, -3])
+            for _ in range(rng.randrange(1, 5))
+        }
         text = json.dumps(data)
         suffix = ".json"
     text = mutate(rng, text)
@@ -88,7 +146,7 @@ def mutate(rng, text):
         i = rng.randrange(len(text))
         op = rng.randrange(3)
         if op == 0:
-            text = text[:i] + text[i + 1:]
+            text = text[:i] + text[i + 1 :]
         elif op == 1:
             text = text[:i] + rng.choice("[]{}:,'\"!&*\n-#\x00") + text[i:]
         else:
@@ -149,8 +207,10 @@ def main(argv=None):
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for case, problem in failures[:20]:
         print(f"FAIL {problem}\n     {case!r:.300}")
-    print(f"config fuzz: {args.count} inputs, {handled} handled, {len(failures)} failures, "
-          f"{seconds:.1f} s, peak RSS {peak} KiB")
+    print(
+        f"config fuzz: {args.count} inputs, {handled} handled, {len(failures)} failures, "
+        f"{seconds:.1f} s, peak RSS {peak} KiB"
+    )
     return 1 if failures else 0
 
 

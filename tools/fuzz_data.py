@@ -91,10 +91,24 @@ def valid_image(rng):
     import numpy as np
 
     Image = _pil()
-    kind = rng.choice([
-        "jpeg", "jpeg_grey", "jpeg_cmyk", "png", "png_rgba", "png_palette", "png_grey",
-        "png16", "gif", "gif_frames", "bmp", "bmp_grey", "webp", "webp_lossless",
-    ])
+    kind = rng.choice(
+        [
+            "jpeg",
+            "jpeg_grey",
+            "jpeg_cmyk",
+            "png",
+            "png_rgba",
+            "png_palette",
+            "png_grey",
+            "png16",
+            "gif",
+            "gif_frames",
+            "bmp",
+            "bmp_grey",
+            "webp",
+            "webp_lossless",
+        ]
+    )
     if kind == "png16":
         size = (rng.randint(1, 30), rng.randint(1, 30))
         values = np.random.default_rng(rng.randrange(1 << 30)).integers(0, 65536, size[::-1])
@@ -103,8 +117,14 @@ def valid_image(rng):
         return _gif(rng, 1)
     if kind == "gif_frames":
         return _gif(rng, rng.randint(2, 6))
-    mode = {"jpeg_grey": "L", "jpeg_cmyk": "CMYK", "png_rgba": "RGBA", "png_palette": "P",
-            "png_grey": "L", "bmp_grey": "L"}.get(kind, "RGB")
+    mode = {
+        "jpeg_grey": "L",
+        "jpeg_cmyk": "CMYK",
+        "png_rgba": "RGBA",
+        "png_palette": "P",
+        "png_grey": "L",
+        "bmp_grey": "L",
+    }.get(kind, "RGB")
     fmt = {"jpeg": "JPEG", "png": "PNG", "bmp": "BMP", "webp": "WEBP"}[kind.split("_")[0]]
     kwargs = {"lossless": True} if kind == "webp_lossless" else {}
     return _encode(_random_image(rng, mode), fmt, **kwargs)
@@ -118,7 +138,7 @@ def huge_header(rng):
     if kind == "jpeg":
         data = bytearray(_encode(_random_image(rng), "JPEG"))
         sof = data.index(b"\xff\xc0")
-        data[sof + 5:sof + 9] = struct.pack(">HH", big, other)
+        data[sof + 5 : sof + 9] = struct.pack(">HH", big, other)
         return bytes(data)
     if kind == "png":
         import zlib
@@ -133,7 +153,9 @@ def huge_header(rng):
         if kind == "gif":
             data[6:10] = struct.pack("<HH", min(big, 65535), min(other, 65535))
         descriptor = _gif_descriptor(data)
-        data[descriptor + 5:descriptor + 9] = struct.pack("<HH", min(big, 65535), min(other, 65535))
+        data[descriptor + 5 : descriptor + 9] = struct.pack(
+            "<HH", min(big, 65535), min(other, 65535)
+        )
         return bytes(data)
     if kind == "gif_many":
         # Frames of 8000x8000 declared, one pixel of data each.
@@ -179,15 +201,15 @@ def mutate(rng, data):
             data[at] ^= 1 << rng.randrange(8)
         elif how == "overwrite":
             span = rng.randint(1, 32)
-            data[at:at + span] = bytes(rng.randrange(256) for _ in range(span))
+            data[at : at + span] = bytes(rng.randrange(256) for _ in range(span))
         elif how == "truncate":
             del data[at:]
         elif how == "insert":
             data[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 64)))
         elif how == "zero":
-            data[at:at + rng.randint(1, 256)] = bytes(min(256, len(data) - at))
+            data[at : at + rng.randint(1, 256)] = bytes(min(256, len(data) - at))
         else:
-            data[at:at] = data[at:at + rng.randint(1, 512)] * rng.randint(2, 8)
+            data[at:at] = data[at : at + rng.randint(1, 512)] * rng.randint(2, 8)
     return bytes(data)
 
 
@@ -262,19 +284,31 @@ def run_file_batch(seed, count, workdir):
         try:
             src = sources.open_source(root, verify="full", validation_split=0)
             result["skips"] = len(src.skipped)
-            ds, info = data.build_dataset(data.DataConfig(
-                root, image_size=16, batch_size=16, training=True, validation_split=0,
-                verify="full",
-            ))
+            ds, info = data.build_dataset(
+                data.DataConfig(
+                    root,
+                    image_size=16,
+                    batch_size=16,
+                    training=True,
+                    validation_split=0,
+                    verify="full",
+                )
+            )
             seen = sum(int(len(y)) for _, y in ds)
             if seen != (info.num_examples // 16) * 16:
                 result["crashes"].append(
                     f"files {seed}: epoch of {seen}, expected {info.num_examples}"
                 )
-            ds, info = data.build_dataset(data.DataConfig(
-                root, image_size=16, batch_size=16, training=False, validation_split=0,
-                verify="full",
-            ))
+            ds, info = data.build_dataset(
+                data.DataConfig(
+                    root,
+                    image_size=16,
+                    batch_size=16,
+                    training=False,
+                    validation_split=0,
+                    verify="full",
+                )
+            )
             seen = sum(int(len(y)) for _, y in ds)
             if seen != info.num_examples:
                 result["crashes"].append(
@@ -301,7 +335,12 @@ def _example_bytes(rng, label):
     )[0]
     payload = make(rng)
     return tfrecord.make_example(
-        payload, label, class_name=str(label), filename="x", height=1, width=1,
+        payload,
+        label,
+        class_name=str(label),
+        filename="x",
+        height=1,
+        width=1,
         image_format="JPEG",
     ).SerializeToString()
 
@@ -310,17 +349,30 @@ def _frame(data):
     from keras_inception.data import tfrecord
 
     length = struct.pack("<Q", len(data))
-    return (length + struct.pack("<I", tfrecord.masked_crc32c(length)) + data
-            + struct.pack("<I", tfrecord.masked_crc32c(data)))
+    return (
+        length
+        + struct.pack("<I", tfrecord.masked_crc32c(length))
+        + data
+        + struct.pack("<I", tfrecord.masked_crc32c(data))
+    )
 
 
 def record_case(rng, folder):
     """Writes one TFRecord case into ``folder``; returns its kind."""
     records = [_example_bytes(rng, i % 2) for i in range(rng.randint(2, 6))]
-    kind = rng.choice([
-        "flip", "truncate", "length", "not_example", "bad_label", "garbage_tail", "flip_many",
-        "info_lies", "clean",
-    ])
+    kind = rng.choice(
+        [
+            "flip",
+            "truncate",
+            "length",
+            "not_example",
+            "bad_label",
+            "garbage_tail",
+            "flip_many",
+            "info_lies",
+            "clean",
+        ]
+    )
     if kind == "not_example":
         records.insert(rng.randrange(len(records)), random_bytes(rng))
     if kind == "bad_label":
@@ -332,14 +384,15 @@ def record_case(rng, folder):
         for _ in range(rng.randint(2, 20)):
             content[rng.randrange(len(content))] ^= 1 << rng.randrange(8)
     elif kind == "truncate":
-        del content[rng.randrange(len(content)):]
+        del content[rng.randrange(len(content)) :]
     elif kind == "length":
         start = _frame_start(records, rng.randrange(len(records)))
         value = rng.choice([0, 1, 1 << 40, (1 << 64) - 1, len(records[0]) + 1])
-        content[start:start + 8] = struct.pack("<Q", value)
+        content[start : start + 8] = struct.pack("<Q", value)
         if rng.random() < 0.5:  # a length that passes its own checksum
-            content[start + 8:start + 12] = struct.pack(
-                "<I", _masked(bytes(content[start:start + 8])))
+            content[start + 8 : start + 12] = struct.pack(
+                "<I", _masked(bytes(content[start : start + 8]))
+            )
     elif kind == "garbage_tail":
         content += bytes(rng.randrange(256) for _ in range(rng.randint(1, 40)))
     names = ["train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord"]
@@ -348,12 +401,18 @@ def record_case(rng, folder):
     with open(os.path.join(folder, names[1]), "wb") as f:
         f.write(b"".join(_frame(_example_bytes(rng, i % 2)) for i in range(3)))
     if kind == "info_lies" or rng.random() < 0.3:
-        info = {"class_names": ["0", "1"], "splits": {"train": {
-            "num_examples": rng.choice([len(records) + 3, 1, 10**9]),
-            "files": rng.choices(
-                [names, names + ["../escape.tfrecord"], ["missing.tfrecord"]], weights=[8, 1, 1]
-            )[0],
-        }}}
+        info = {
+            "class_names": ["0", "1"],
+            "splits": {
+                "train": {
+                    "num_examples": rng.choice([len(records) + 3, 1, 10**9]),
+                    "files": rng.choices(
+                        [names, names + ["../escape.tfrecord"], ["missing.tfrecord"]],
+                        weights=[8, 1, 1],
+                    )[0],
+                }
+            },
+        }
         with open(os.path.join(folder, "dataset_info.json"), "w") as f:
             json.dump(info, f)
     return kind
@@ -400,10 +459,16 @@ def run_record_batch(seed, count, workdir):
                 if verify == "full":
                     result["skips"] += len(src.skipped)
                 try:
-                    ds, info = data.build_dataset(data.DataConfig(
-                        folder, image_size=8, batch_size=4, training=False, validation_split=0,
-                        verify=verify,
-                    ))
+                    ds, info = data.build_dataset(
+                        data.DataConfig(
+                            folder,
+                            image_size=8,
+                            batch_size=4,
+                            training=False,
+                            validation_split=0,
+                            verify=verify,
+                        )
+                    )
                     seen = sum(int(len(y)) for _, y in ds)
                     if verify == "full" and seen != info.num_examples:
                         result["crashes"].append(
@@ -413,8 +478,10 @@ def run_record_batch(seed, count, workdir):
                     result["crashes"].append(
                         f"{label} epoch {verify}: {type(error).__name__}: {str(error)[:300]}"
                     )
-            code, err = (0, "") if i % 3 != 1 else _cli(
-                cli_main, ["data", "info", folder, "--verify", "full"]
+            code, err = (
+                (0, "")
+                if i % 3 != 1
+                else _cli(cli_main, ["data", "info", folder, "--verify", "full"])
             )
             if code not in (0, 1) or (code == 1 and not _one_line_error(err)):
                 result["crashes"].append(f"{label}: data info exit {code}: {err[-300:]}")
@@ -499,11 +566,26 @@ def main(argv=None):
     env = dict(os.environ, XDG_CACHE_HOME=os.path.join(workdir, "cache"))
     for kind, seed, count in plan(args.count, args.seed):
         result_path = os.path.join(workdir, f"result-{kind}-{seed}.json")
-        command = [sys.executable, os.path.abspath(__file__), "--child", kind, str(seed),
-                   str(count), "--workdir", workdir, "--result", result_path]
+        command = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--child",
+            kind,
+            str(seed),
+            str(count),
+            "--workdir",
+            workdir,
+            "--result",
+            result_path,
+        ]
         try:
-            child = subprocess.run(command, env=env, timeout=BATCH_TIMEOUT_S,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            child = subprocess.run(
+                command,
+                env=env,
+                timeout=BATCH_TIMEOUT_S,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
             code, stderr = child.returncode, child.stderr.decode(errors="replace")
         except subprocess.TimeoutExpired:
             code, stderr = "timeout", ""
@@ -518,15 +600,20 @@ def main(argv=None):
         totals["errors"] += result["errors"]
         totals["crashes"] += len(result["crashes"])
         details.extend(result["crashes"])
-        print(f"{kind} batch {seed}: {count} inputs, {result['skips']} skips, "
-              f"{result['errors']} errors, {len(result['crashes'])} crashes", flush=True)
+        print(
+            f"{kind} batch {seed}: {count} inputs, {result['skips']} skips, "
+            f"{result['errors']} errors, {len(result['crashes'])} crashes",
+            flush=True,
+        )
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     for line in details:
         print("CRASH " + line)
     if not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"inputs {totals['inputs']} crashes {totals['crashes']} skips {totals['skips']} "
-          f"errors {totals['errors']} peak_rss_kib {peak} seconds {time.time() - start:.0f}")
+    print(
+        f"inputs {totals['inputs']} crashes {totals['crashes']} skips {totals['skips']} "
+        f"errors {totals['errors']} peak_rss_kib {peak} seconds {time.time() - start:.0f}"
+    )
     return 1 if totals["crashes"] else 0
 
 

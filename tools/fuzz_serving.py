@@ -44,7 +44,12 @@ import zlib
 import numpy as np
 
 CASE_KINDS = (
-    "random_bytes", "mutated", "huge_header", "multi_frame_gif", "colour_modes", "batch",
+    "random_bytes",
+    "mutated",
+    "huge_header",
+    "multi_frame_gif",
+    "colour_modes",
+    "batch",
 )
 IMAGE_SIZE = 75
 NUM_CLASSES = 3
@@ -77,12 +82,22 @@ def _random_image(rng, size=None, mode="RGB"):
 def _colour_mode_image(rng):
     """A valid image in one of the formats and colour modes TensorFlow reads."""
     fmt, mode, options = [
-        ("JPEG", "RGB", {}), ("JPEG", "L", {}), ("JPEG", "CMYK", {}),
+        ("JPEG", "RGB", {}),
+        ("JPEG", "L", {}),
+        ("JPEG", "CMYK", {}),
         ("JPEG", "RGB", {"progressive": True}),
-        ("PNG", "RGB", {}), ("PNG", "L", {}), ("PNG", "I;16", {}), ("PNG", "RGBA", {}),
-        ("PNG", "P", {}), ("PNG", "LA", {}), ("PNG", "1", {}),
-        ("GIF", "P", {}), ("BMP", "RGB", {}), ("BMP", "L", {}),
-        ("WEBP", "RGB", {}), ("WEBP", "RGBA", {"lossless": True}),
+        ("PNG", "RGB", {}),
+        ("PNG", "L", {}),
+        ("PNG", "I;16", {}),
+        ("PNG", "RGBA", {}),
+        ("PNG", "P", {}),
+        ("PNG", "LA", {}),
+        ("PNG", "1", {}),
+        ("GIF", "P", {}),
+        ("BMP", "RGB", {}),
+        ("BMP", "L", {}),
+        ("WEBP", "RGB", {}),
+        ("WEBP", "RGBA", {"lossless": True}),
     ][int(rng.integers(16))]
     return _encode(_random_image(rng, mode=mode), fmt, **options)
 
@@ -121,7 +136,7 @@ def _multi_frame_gif(rng):
         descriptors = _gif_descriptors(data)
         if descriptors:
             at = descriptors[int(rng.integers(len(descriptors)))]
-            data[at + 5:at + 9] = struct.pack(
+            data[at + 5 : at + 9] = struct.pack(
                 "<HH", int(rng.integers(1, 65536)), int(rng.integers(1, 65536))
             )
     return bytes(data)
@@ -139,19 +154,22 @@ def _huge_header(rng):
     elif fmt == "JPEG":
         data = bytearray(_encode(base, "JPEG"))
         at = data.find(b"\xff\xc0")
-        data[at + 5:at + 9] = struct.pack(">HH", height, width)
+        data[at + 5 : at + 9] = struct.pack(">HH", height, width)
     elif fmt == "GIF":
         data = bytearray(_encode(base, "GIF"))
         at = _gif_descriptors(data)[0]
-        data[at + 5:at + 9] = struct.pack("<HH", width, height)
+        data[at + 5 : at + 9] = struct.pack("<HH", width, height)
         data[6:10] = struct.pack("<HH", width, height)
     elif fmt == "BMP":
         data = bytearray(_encode(base, "BMP"))
         sign = -1 if rng.random() < 0.5 else 1
         data[18:26] = struct.pack("<ii", width, sign * height)
     elif fmt == "WEBP-VP8X":
-        chunk = b"\x00\x00\x00\x00" + int(rng.integers(2**24)).to_bytes(3, "little") + int(
-            rng.integers(2**24)).to_bytes(3, "little")
+        chunk = (
+            b"\x00\x00\x00\x00"
+            + int(rng.integers(2**24)).to_bytes(3, "little")
+            + int(rng.integers(2**24)).to_bytes(3, "little")
+        )
         body = b"WEBP" + b"VP8X" + struct.pack("<I", len(chunk)) + chunk
         data = bytearray(b"RIFF" + struct.pack("<I", len(body)) + body)
     else:
@@ -166,9 +184,7 @@ def _huge_header(rng):
 
 
 def _mutated(rng):
-    data = bytearray(
-        _colour_mode_image(rng) if rng.random() < 0.7 else _multi_frame_gif(rng)
-    )
+    data = bytearray(_colour_mode_image(rng) if rng.random() < 0.7 else _multi_frame_gif(rng))
     for _ in range(int(rng.integers(0, 3))):  # truncate, flip, splice, marker bytes
         if not data:
             break
@@ -192,6 +208,7 @@ _BOMBS = {}
 def png_bomb(side=20000):
     """A real greyscale PNG of ``side`` x ``side`` zeros (389 KB at 20000; 1.2 GB as RGB)."""
     if side not in _BOMBS:
+
         def chunk(kind, payload):
             crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
             return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
@@ -201,8 +218,9 @@ def png_bomb(side=20000):
         parts = [compressor.compress(row) for _ in range(side)]
         idat = b"".join(parts) + compressor.flush()
         ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-        _BOMBS[side] = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat)
-                        + chunk(b"IEND", b""))
+        _BOMBS[side] = (
+            b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+        )
     return _BOMBS[side]
 
 
@@ -240,7 +258,9 @@ def export_tiny_model(directory, max_pixels=None):
     from keras_inception import export
 
     model = keras_inception.InceptionV1(
-        input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), depth_multiplier=0.25, classes=NUM_CLASSES,
+        input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
+        depth_multiplier=0.25,
+        classes=NUM_CLASSES,
         weights=None,
     )
     keras_path = os.path.join(directory, "tiny.keras")
@@ -314,8 +334,12 @@ def _worker(args):
     for index in range(args.start, args.stop):
         kind, blobs = make_case(args.seed, index)
         outcomes = runner.run(blobs)
-        print(json.dumps({"index": index, "kind": kind, "outcomes": outcomes,
-                          "rss_kib": _peak_rss_kib()}), flush=True)
+        print(
+            json.dumps(
+                {"index": index, "kind": kind, "outcomes": outcomes, "rss_kib": _peak_rss_kib()}
+            ),
+            flush=True,
+        )
     return 0
 
 
@@ -324,8 +348,11 @@ def _fuzz(args):
     workdir = tempfile.mkdtemp(prefix="fuzz_serving-")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     exported = subprocess.run(
-        [sys.executable, __file__, "--export-to", workdir], env=env, capture_output=True,
-        text=True, check=True,
+        [sys.executable, __file__, "--export-to", workdir],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     saved_model, keras_path = json.loads(exported.stdout.strip().splitlines()[-1])
     totals = {"inputs": 0, "ok": 0, "rejected": 0, "failures": 0, "crashes": 0}
@@ -335,13 +362,24 @@ def _fuzz(args):
     while next_index < args.count:
         stop = min(args.count, next_index + args.cases_per_worker)
         command = [
-            sys.executable, __file__, "--worker", "--saved-model", saved_model,
-            "--keras", keras_path, "--seed", str(args.seed),
-            "--start", str(next_index), "--stop", str(stop),
+            sys.executable,
+            __file__,
+            "--worker",
+            "--saved-model",
+            saved_model,
+            "--keras",
+            keras_path,
+            "--seed",
+            str(args.seed),
+            "--start",
+            str(next_index),
+            "--stop",
+            str(stop),
         ]
         done = next_index
-        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL, text=True)
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
         try:
             stdout, _ = process.communicate(timeout=WORKER_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -384,7 +422,7 @@ def _fuzz(args):
 
 def _largest_accepted_png(max_pixels):
     """A real PNG (greyscale zeros) just under ``max_pixels`` pixels."""
-    side = int(max_pixels ** 0.5)
+    side = int(max_pixels**0.5)
     return png_bomb(side)
 
 
@@ -421,8 +459,16 @@ def _request_rss(args):
         from keras_inception.predict import op_error_text
 
         outcome = f"InvalidArgumentError: {op_error_text(error)}"
-    print(json.dumps({"loaded_rss_kib": baseline, "peak_rss_kib": _peak_rss_kib(),
-                      "seconds": round(time.time() - start, 2), "outcome": outcome}))
+    print(
+        json.dumps(
+            {
+                "loaded_rss_kib": baseline,
+                "peak_rss_kib": _peak_rss_kib(),
+                "seconds": round(time.time() - start, 2),
+                "outcome": outcome,
+            }
+        )
+    )
     return 0
 
 
@@ -438,7 +484,10 @@ def _measure_rss(args):
         done = subprocess.run(
             [sys.executable, __file__, "--export-to", directory]
             + ([] if limit is None else ["--export-max-pixels", str(limit)]),
-            env=env, capture_output=True, text=True, check=True,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         exports[label] = json.loads(done.stdout.strip().splitlines()[-1])[0]
     rng = np.random.default_rng(0)
@@ -448,8 +497,11 @@ def _measure_rss(args):
         ("limit 40000000", "4 PNG bombs 20000x20000 (389 KB each)", [png_bomb()] * 4),
         ("limit 40000000", "4 JPEG bombs 20000x20000", [jpeg_bomb()] * 4),
         ("limit 40000000", "4 GIFs of 400 frames of 400x400", [gif_frames_bomb()] * 4),
-        ("limit 40000000", "4 PNGs just under the limit (6324x6324)",
-         [_largest_accepted_png(DEFAULT_MAX_PIXELS)] * 4),
+        (
+            "limit 40000000",
+            "4 PNGs just under the limit (6324x6324)",
+            [_largest_accepted_png(DEFAULT_MAX_PIXELS)] * 4,
+        ),
         ("no limit", "4 normal 640x480 JPEGs", normal),
         ("no limit", "1 PNG bomb 20000x20000", [png_bomb()]),
         ("no limit", "4 PNG bombs 20000x20000", [png_bomb()] * 4),
@@ -460,9 +512,18 @@ def _measure_rss(args):
         with open(request, "wb") as f:
             f.write(json.dumps([blob.decode("latin-1") for blob in blobs]).encode("latin-1"))
         done = subprocess.run(
-            [sys.executable, __file__, "--request-rss", "--saved-model", exports[export_label],
-             "--request", request],
-            env=env, capture_output=True, text=True,
+            [
+                sys.executable,
+                __file__,
+                "--request-rss",
+                "--saved-model",
+                exports[export_label],
+                "--request",
+                request,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
         )
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         if done.returncode != 0 or not lines:

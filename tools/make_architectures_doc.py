@@ -48,7 +48,7 @@ def section(name):
     for variant in spec.variants:
         keras.backend.clear_session()
         model = keras_inception.get_model(name, variant=variant)
-        lines += [f"### variant=\"{variant}\" — {model.count_params():,} parameters", ""]
+        lines += [f'### variant="{variant}" — {model.count_params():,} parameters', ""]
         lines += [facts(registry.get_spec(name, variant)), ""]
         lines += [markdown_table(stage_table(model)), ""]
         for resolution in spec.input_resolutions:
@@ -57,7 +57,7 @@ def section(name):
             keras.backend.clear_session()
             model = keras_inception.get_model(name, variant=variant, input_resolution=resolution)
             lines += [
-                f"### variant=\"{variant}\", input_resolution={resolution} — "
+                f'### variant="{variant}", input_resolution={resolution} — '
                 f"{model.count_params():,} parameters, at {resolution}×{resolution}",
                 "",
                 markdown_table(stage_table(model)),
@@ -110,7 +110,7 @@ def hand_written(path):
             text = f.read()
     except FileNotFoundError:
         return ""
-    return text[text.index(HAND_WRITTEN):] if HAND_WRITTEN in text else ""
+    return text[text.index(HAND_WRITTEN) :] if HAND_WRITTEN in text else ""
 
 
 def render(path):

@@ -97,8 +97,11 @@ def replace_block(text, block):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join("docs", "cli.md"))
-    parser.add_argument("--readme", default="README.md",
-                        help="also refresh the marked block of this file, if it has one")
+    parser.add_argument(
+        "--readme",
+        default="README.md",
+        help="also refresh the marked block of this file, if it has one",
+    )
     args = parser.parse_args(argv)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:

@@ -28,7 +28,8 @@ SUBCOMMANDS = ("models", "data", "export", "predict", "evaluate", "benchmark", "
 def add_precision_argument(parser, what):
     """``--precision``, shared by the commands that run Keras models (``what``)."""
     parser.add_argument(
-        "--precision", default="auto",
+        "--precision",
+        default="auto",
         choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
         help=f"dtype policy of {what} (default auto: mixed bfloat16 where the "
         "hardware has bf16 matrix units, else float32)",
@@ -72,7 +73,7 @@ def is_verbose(argv):
     Read before the parser is built, because the quieting has to be in place
     before anything imports TensorFlow.
     """
-    options = argv[:argv.index("--")] if "--" in argv else argv
+    options = argv[: argv.index("--")] if "--" in argv else argv
     return "--verbose" in options
 
 
@@ -110,8 +111,12 @@ def quiet_tensorflow():
         writes_to_fd2 = False  # a captured stream (pytest's capsys, a StringIO)
     if writes_to_fd2:
         sys.stderr = open(
-            original, "w", buffering=1, encoding=python_stderr.encoding,
-            errors="backslashreplace", closefd=False,
+            original,
+            "w",
+            buffering=1,
+            encoding=python_stderr.encoding,
+            errors="backslashreplace",
+            closefd=False,
         )
     try:
         yield

@@ -14,7 +14,8 @@ def register(subparsers):
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     convert = actions.add_parser(
-        "convert", help="write a class-folder tree as sharded TFRecords",
+        "convert",
+        help="write a class-folder tree as sharded TFRecords",
         description="Write DIR (root/<class>/<image>, or root/train + root/val) as "
         "train-*/validation-* TFRecord shards in OUT, with class_names.json and "
         "dataset_info.json. Every image is decoded once; unusable files are listed "
@@ -24,32 +25,60 @@ def register(subparsers):
     convert.add_argument("dir", help="the image directory")
     convert.add_argument("out", help="output directory for the shards")
     convert.add_argument("--shards", type=int, default=8, help="training shards (default 8)")
-    convert.add_argument("--validation-shards", type=int, default=None,
-                         help="validation shards (default: shards x validation split, at least 1)")
-    convert.add_argument("--validation-split", type=float, default=0.1,
-                         help="fraction held out when DIR has no val tree (default 0.1)")
+    convert.add_argument(
+        "--validation-shards",
+        type=int,
+        default=None,
+        help="validation shards (default: shards x validation split, at least 1)",
+    )
+    convert.add_argument(
+        "--validation-split",
+        type=float,
+        default=0.1,
+        help="fraction held out when DIR has no val tree (default 0.1)",
+    )
     convert.add_argument("--seed", type=int, default=1337, help="split/order seed (default 1337)")
-    convert.add_argument("--verify", choices=("full", "quick", "auto"), default="full",
-                         help="decode every file (full, default) or check headers (quick)")
-    convert.add_argument("--max-pixels", type=int, default=None,
-                         help="largest image (width x height) kept (default 40,000,000)")
-    convert.add_argument("--overwrite", action="store_true",
-                         help="replace a non-empty OUT")
+    convert.add_argument(
+        "--verify",
+        choices=("full", "quick", "auto"),
+        default="full",
+        help="decode every file (full, default) or check headers (quick)",
+    )
+    convert.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        help="largest image (width x height) kept (default 40,000,000)",
+    )
+    convert.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT")
     convert.set_defaults(func=run_convert)
 
     info = actions.add_parser(
-        "info", help="print a source's classes, counts and skipped files",
+        "info",
+        help="print a source's classes, counts and skipped files",
         description="Open SOURCE (a directory, TFRecords, tfds:NAME or digits) and "
         "print its classes, the examples per split and the files that would be skipped.",
     )
     info.add_argument("source", help="directory, TFRecord file/glob/dir, tfds:NAME or digits")
-    info.add_argument("--validation-split", type=float, default=None,
-                      help="held-out fraction (default 0.1; 0.2 for digits)")
-    info.add_argument("--verify", choices=("auto", "full", "quick"), default="auto",
-                      help="how files and TFRecord shards are checked (default auto: full "
-                      "up to 50,000 files or 1 GiB of records)")
-    info.add_argument("--max-pixels", type=int, default=None,
-                      help="largest image (width x height) accepted (default 40,000,000)")
+    info.add_argument(
+        "--validation-split",
+        type=float,
+        default=None,
+        help="held-out fraction (default 0.1; 0.2 for digits)",
+    )
+    info.add_argument(
+        "--verify",
+        choices=("auto", "full", "quick"),
+        default="auto",
+        help="how files and TFRecord shards are checked (default auto: full "
+        "up to 50,000 files or 1 GiB of records)",
+    )
+    info.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        help="largest image (width x height) accepted (default 40,000,000)",
+    )
     info.add_argument("--data-dir", default=None, help="TFDS data directory")
     info.add_argument("--download", action="store_true", help="let TFDS download the data")
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -86,14 +115,22 @@ def run_convert(args):
     from keras_inception import data
 
     info = data.write_tfrecords(
-        args.dir, args.out, num_shards=args.shards, validation_shards=args.validation_shards,
-        validation_split=args.validation_split, seed=args.seed, verify=args.verify,
-        max_pixels=_max_pixels(args), overwrite=args.overwrite,
+        args.dir,
+        args.out,
+        num_shards=args.shards,
+        validation_shards=args.validation_shards,
+        validation_split=args.validation_split,
+        seed=args.seed,
+        verify=args.verify,
+        max_pixels=_max_pixels(args),
+        overwrite=args.overwrite,
     )
     for split, entry in info["splits"].items():
         print(f"{split}: {entry['num_examples']} examples in {len(entry['files'])} shards")
-    print(f"{len(info['class_names'])} classes; {info['skipped']} files skipped"
-          + (f" (listed in {info['skipped_log']})" if info["skipped"] else ""))
+    print(
+        f"{len(info['class_names'])} classes; {info['skipped']} files skipped"
+        + (f" (listed in {info['skipped_log']})" if info["skipped"] else "")
+    )
     print(f"written to {args.out}")
     return 0
 
@@ -105,15 +142,24 @@ def run_info(args):
     splits = {}
     for split in sources.SPLITS:
         src = sources.open_source(
-            args.source, split=split, validation_split=args.validation_split,
-            verify=args.verify, max_pixels=_max_pixels(args), data_dir=args.data_dir,
+            args.source,
+            split=split,
+            validation_split=args.validation_split,
+            verify=args.verify,
+            max_pixels=_max_pixels(args),
+            data_dir=args.data_dir,
             download=args.download,
         )
         splits[split] = src.num_examples
     report = {
-        "source": args.source, "kind": src.kind, "classes": src.class_names,
-        "num_classes": len(src.class_names), "examples": splits,
-        "skipped": src.skipped, "skipped_log": src.skipped_log, "verified": src.verified,
+        "source": args.source,
+        "kind": src.kind,
+        "classes": src.class_names,
+        "num_classes": len(src.class_names),
+        "examples": splits,
+        "skipped": src.skipped,
+        "skipped_log": src.skipped_log,
+        "verified": src.verified,
     }
     if args.json:
         print(json.dumps(report, indent=2))

@@ -16,28 +16,56 @@ def register(subparsers):
         "confusion_matrix.png to --out.",
     )
     parser.add_argument(
-        "models", nargs="+", metavar="MODEL",
+        "models",
+        nargs="+",
+        metavar="MODEL",
         help="a .keras file, a run directory, a SavedModel directory, a .tflite file "
         "or a registry name (ImageNet weights); several make an ensemble",
     )
     parser.add_argument(
-        "--data", required=True,
+        "--data",
+        required=True,
         help="class-folder directory, TFRecords, tfds:NAME or digits",
     )
-    parser.add_argument("--crops", type=int, default=1, choices=(1, 10, 12, 144),
-                        help="crops per image (default 1: the central crop)")
-    parser.add_argument("--split", default="validation", choices=("train", "validation"),
-                        help="split of the source (default validation)")
-    parser.add_argument("--batch-size", type=int, default=32,
-                        help="largest batch a model sees, crops included (default 32)")
-    parser.add_argument("--max-images", type=int, default=None,
-                        help="evaluate only the first N images (default all)")
-    parser.add_argument("--label-offset", type=int, default=0,
-                        help="subtracted from TFRecord labels (1 for TF-slim ImageNet records)")
-    parser.add_argument("--out", default="evaluation",
-                        help="directory for the reports (default ./evaluation)")
     parser.add_argument(
-        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+        "--crops",
+        type=int,
+        default=1,
+        choices=(1, 10, 12, 144),
+        help="crops per image (default 1: the central crop)",
+    )
+    parser.add_argument(
+        "--split",
+        default="validation",
+        choices=("train", "validation"),
+        help="split of the source (default validation)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        help="largest batch a model sees, crops included (default 32)",
+    )
+    parser.add_argument(
+        "--max-images",
+        type=int,
+        default=None,
+        help="evaluate only the first N images (default all)",
+    )
+    parser.add_argument(
+        "--label-offset",
+        type=int,
+        default=0,
+        help="subtracted from TFRecord labels (1 for TF-slim ImageNet records)",
+    )
+    parser.add_argument(
+        "--out", default="evaluation", help="directory for the reports (default ./evaluation)"
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
         help="images of more pixels (read from the header) are skipped or refused, "
         "never decoded (default %(default)s)",
     )
@@ -51,9 +79,16 @@ def run(args):
     from keras_inception import evaluation
 
     result = evaluation.evaluate(
-        args.models, args.data, crops=args.crops, batch_size=args.batch_size,
-        split=args.split, max_images=args.max_images, label_offset=args.label_offset,
-        verbose=0 if args.quiet else 1, max_pixels=args.max_pixels, precision=args.precision,
+        args.models,
+        args.data,
+        crops=args.crops,
+        batch_size=args.batch_size,
+        split=args.split,
+        max_images=args.max_images,
+        label_offset=args.label_offset,
+        verbose=0 if args.quiet else 1,
+        max_pixels=args.max_pixels,
+        precision=args.precision,
     )
     paths = result.save(args.out)
     if args.json:

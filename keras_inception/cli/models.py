@@ -14,14 +14,18 @@ def register(subparsers):
     parser.add_argument("name", nargs="?", help="registry name, e.g. inception_v3")
     parser.add_argument("--summary", action="store_true", help="print the layer-by-layer summary")
     parser.add_argument(
-        "--stages", action="store_true",
+        "--stages",
+        action="store_true",
         help="print the stage-by-stage table (grid, parameters, multiply-adds)",
     )
     parser.add_argument(
         "--variant", default="released", help="paper or released (default released)"
     )
     parser.add_argument(
-        "--input-resolution", type=int, default=None, metavar="N",
+        "--input-resolution",
+        type=int,
+        default=None,
+        metavar="N",
         help="inception_v3 only: the stem for receptive field 299, 151 or 79 "
         "(the paper's Sec. 9); default the network's standard stem",
     )
@@ -57,7 +61,10 @@ def run(args):
         if spec.input_resolutions:
             options["input_resolution"] = args.input_resolution
     model = keras_inception.get_model(
-        args.name, classes=args.classes, aux_logits=args.aux_logits, variant=args.variant,
+        args.name,
+        classes=args.classes,
+        aux_logits=args.aux_logits,
+        variant=args.variant,
         **options,
     )
     if args.summary:
@@ -67,8 +74,11 @@ def run(args):
         from keras_inception.architecture import stage_table
 
         print(markdown_table(stage_table(model)))
-    info = {"name": args.name, "params": model.count_params(),
-            "outputs": {k: list(v.shape) for k, v in _outputs(model).items()}}
+    info = {
+        "name": args.name,
+        "params": model.count_params(),
+        "outputs": {k: list(v.shape) for k, v in _outputs(model).items()},
+    }
     if args.json:
         print(json.dumps(info, indent=2))
     else:

@@ -17,12 +17,16 @@ def register(subparsers):
     )
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     parser.add_argument(
-        "--model", required=True,
+        "--model",
+        required=True,
         help="a .keras file, a run directory, a SavedModel directory or a .tflite file",
     )
     parser.add_argument("--top-k", type=int, default=5, help="classes per image (default 5)")
     parser.add_argument(
-        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
         help="images of more pixels (read from the header) are refused, not decoded "
         "(default %(default)s)",
     )
@@ -35,7 +39,10 @@ def run(args):
     from keras_inception.predict import predict_files
 
     results = predict_files(
-        args.images, args.model, top_k=args.top_k, max_pixels=args.max_pixels,
+        args.images,
+        args.model,
+        top_k=args.top_k,
+        max_pixels=args.max_pixels,
         precision=args.precision,
     )
     if args.json:

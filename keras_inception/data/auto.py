@@ -194,34 +194,43 @@ def choose(profile, image_size, *, epochs):
     kind = "greyscale" if profile.greyscale else "colour"
     long_run = epochs >= LONG_RUN_EPOCHS
     if long_run and 2 * short >= image_size:
-        augment, why = "inception", (
-            f"{kind} images ({sizes}) at least half the {image_size}-px input and a "
-            f"{epochs}-epoch run (>= {LONG_RUN_EPOCHS}): the papers' recipe"
+        augment, why = (
+            "inception",
+            (
+                f"{kind} images ({sizes}) at least half the {image_size}-px input and a "
+                f"{epochs}-epoch run (>= {LONG_RUN_EPOCHS}): the papers' recipe"
+            ),
         )
     else:
         augment = "light" if profile.greyscale else "mild"
         cause = (
-            f"a {epochs}-epoch run (< {LONG_RUN_EPOCHS})" if 2 * short >= image_size
+            f"a {epochs}-epoch run (< {LONG_RUN_EPOCHS})"
+            if 2 * short >= image_size
             else f"small images ({sizes}, upscaled {image_size / max(short, 1):.1f}x "
-                 f"to {image_size} px)"
+            f"to {image_size} px)"
         )
         flip = "no flip: mirrored characters change class" if profile.greyscale else "flips"
         why = f"{kind} images and {cause}: mild zoom and shift, {flip}, no colour distortion"
     if short >= image_size:
-        fraction, why_fraction = 0.875, (
-            f"images ({sizes}) at least the {image_size}-px input: the papers' central crop"
+        fraction, why_fraction = (
+            0.875,
+            (f"images ({sizes}) at least the {image_size}-px input: the papers' central crop"),
         )
     else:
-        fraction, why_fraction = 1.0, (
-            f"images ({sizes}) smaller than the {image_size}-px input: a crop would cut "
-            "their edges"
+        fraction, why_fraction = (
+            1.0,
+            (
+                f"images ({sizes}) smaller than the {image_size}-px input: a crop would cut "
+                "their edges"
+            ),
         )
     per_class = profile.images_per_class
     if profile.has_validation_split:
         split, why_split = None, "the source has its own validation split"
     elif per_class < FEW_PER_CLASS:
-        split, why_split = 0.2, (
-            f"{per_class:.0f} images per class (< {FEW_PER_CLASS}): a 20 % hold-out"
+        split, why_split = (
+            0.2,
+            (f"{per_class:.0f} images per class (< {FEW_PER_CLASS}): a 20 % hold-out"),
         )
     else:
         split, why_split = 0.1, f"{per_class:.0f} images per class: a 10 % hold-out"

@@ -162,8 +162,10 @@ class DataConfig:
             ValueError: the size is not positive, or below the minimum.
         """
         image_size = self.image_size
-        size = (image_size, image_size) if _is_int(image_size) else tuple(
-            image_size if isinstance(image_size, (tuple, list)) else ()
+        size = (
+            (image_size, image_size)
+            if _is_int(image_size)
+            else tuple(image_size if isinstance(image_size, (tuple, list)) else ())
         )
         if len(size) != 2 or not all(_is_int(s) and s > 0 for s in size):
             raise ValueError(
@@ -189,16 +191,25 @@ class DataConfig:
         Returns:
             The config itself, so calls can be chained.
         """
-        _require(isinstance(self.source, str) and bool(self.source) or _is_path(self.source),
-                 "source", self.source, "must name a dataset source (a path or a name)")
+        _require(
+            isinstance(self.source, str) and bool(self.source) or _is_path(self.source),
+            "source",
+            self.source,
+            "must name a dataset source (a path or a name)",
+        )
         self.resolved_image_size()
-        _require(_is_int(self.batch_size) and self.batch_size >= 1, "batch_size",
-                 self.batch_size, "must be a positive integer")
+        _require(
+            _is_int(self.batch_size) and self.batch_size >= 1,
+            "batch_size",
+            self.batch_size,
+            "must be a positive integer",
+        )
         _require(self.split in SPLITS, "split", self.split, f"must be one of {SPLITS}")
         for name in ("training", "shuffle", "ignore_errors"):
             value = getattr(self, name)
-            _require(value is None or isinstance(value, bool), name, value,
-                     "must be True, False or None")
+            _require(
+                value is None or isinstance(value, bool), name, value, "must be True, False or None"
+            )
         for name in ("scale", "deterministic", "download", "color_in_model", "randaugment"):
             value = getattr(self, name)
             _require(isinstance(value, bool), name, value, "must be True or False")
@@ -207,24 +218,51 @@ class DataConfig:
         check_augment(self.augment)
         check_central_fraction(self.central_fraction)
         if self.min_size is not None:
-            _require(_is_int(self.min_size) and self.min_size >= 1, "min_size", self.min_size,
-                     "must be a positive integer or None")
+            _require(
+                _is_int(self.min_size) and self.min_size >= 1,
+                "min_size",
+                self.min_size,
+                "must be a positive integer or None",
+            )
         if self.shuffle_buffer is not None:
-            _require(_is_int(self.shuffle_buffer) and self.shuffle_buffer >= 1,
-                     "shuffle_buffer", self.shuffle_buffer, "must be a positive integer or None")
-        _require(self.cache == "auto" or isinstance(self.cache, bool)
-                 or isinstance(self.cache, str) and bool(self.cache), "cache", self.cache,
-                 "must be 'auto', True, False or a file path")
-        _require(self.verify in VERIFY_MODES, "verify", self.verify,
-                 f"must be one of {VERIFY_MODES}")
-        _require(_is_int(self.max_pixels) and self.max_pixels >= 1, "max_pixels",
-                 self.max_pixels, "must be a positive integer")
+            _require(
+                _is_int(self.shuffle_buffer) and self.shuffle_buffer >= 1,
+                "shuffle_buffer",
+                self.shuffle_buffer,
+                "must be a positive integer or None",
+            )
+        _require(
+            self.cache == "auto"
+            or isinstance(self.cache, bool)
+            or isinstance(self.cache, str)
+            and bool(self.cache),
+            "cache",
+            self.cache,
+            "must be 'auto', True, False or a file path",
+        )
+        _require(
+            self.verify in VERIFY_MODES, "verify", self.verify, f"must be one of {VERIFY_MODES}"
+        )
+        _require(
+            _is_int(self.max_pixels) and self.max_pixels >= 1,
+            "max_pixels",
+            self.max_pixels,
+            "must be a positive integer",
+        )
         if self.class_names is not None:
-            _require(isinstance(self.class_names, (list, tuple))
-                     and all(isinstance(n, str) for n in self.class_names),
-                     "class_names", self.class_names, "must be a list of strings or None")
-        _require(_is_int(self.label_offset) and self.label_offset >= 0, "label_offset",
-                 self.label_offset, "must be a non-negative integer")
+            _require(
+                isinstance(self.class_names, (list, tuple))
+                and all(isinstance(n, str) for n in self.class_names),
+                "class_names",
+                self.class_names,
+                "must be a list of strings or None",
+            )
+        _require(
+            _is_int(self.label_offset) and self.label_offset >= 0,
+            "label_offset",
+            self.label_offset,
+            "must be a non-negative integer",
+        )
         for name in ("mixup", "cutmix"):
             value = getattr(self, name)
             _require(_is_number(value) and value >= 0, name, value, "must be a number >= 0")
@@ -235,8 +273,12 @@ def check_validation_split(value, *, also=()):
     """``validation_split`` is ``None``, one of ``also`` or a fraction in [0, 1)."""
     if value is None or value in also:
         return
-    _require(_is_number(value) and 0 <= value < 1, "validation_split", value,
-             "must be in [0, 1)" + _or(also))
+    _require(
+        _is_number(value) and 0 <= value < 1,
+        "validation_split",
+        value,
+        "must be in [0, 1)" + _or(also),
+    )
 
 
 def check_augment(value, *, also=()):
@@ -245,16 +287,24 @@ def check_augment(value, *, also=()):
         return
     from keras_inception.data.preprocessing import AUGMENTATIONS
 
-    _require(isinstance(value, str) and value in AUGMENTATIONS, "augment", value,
-             f"must be one of {tuple(AUGMENTATIONS)}" + _or(also))
+    _require(
+        isinstance(value, str) and value in AUGMENTATIONS,
+        "augment",
+        value,
+        f"must be one of {tuple(AUGMENTATIONS)}" + _or(also),
+    )
 
 
 def check_central_fraction(value, *, also=()):
     """``central_fraction`` is ``None``, one of ``also`` or in (0, 1]."""
     if value is None or value in also:
         return
-    _require(_is_number(value) and 0 < value <= 1, "central_fraction", value,
-             "must be in (0, 1]" + _or(also))
+    _require(
+        _is_number(value) and 0 < value <= 1,
+        "central_fraction",
+        value,
+        "must be in (0, 1]" + _or(also),
+    )
 
 
 FIELDS = tuple(field.name for field in dataclasses.fields(DataConfig))
@@ -273,9 +323,7 @@ def _is_int(value):
 
 
 def _is_number(value):
-    return (
-        isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    )
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 _REPR = reprlib.Repr()

@@ -67,7 +67,9 @@ def write_tfrecords(
             ``overwrite``, fewer than two classes, or an unusable tree.
     """
     if not isinstance(num_shards, int) or isinstance(num_shards, bool) or num_shards < 1:
-        raise ValueError(f"`num_shards` must be a positive integer. Received: num_shards={num_shards!r}")
+        raise ValueError(
+            f"`num_shards` must be a positive integer. Received: num_shards={num_shards!r}"
+        )
     if validation_shards is not None and (
         not isinstance(validation_shards, int) or validation_shards < 1
     ):
@@ -107,17 +109,25 @@ def write_tfrecords(
     try:
         faults.point("data_convert.staging_created")
         log = files_lib.report_skipped(
-            skipped, source=source_dir, total=total,
+            skipped,
+            source=source_dir,
+            total=total,
             log_path=skipped_log or os.path.join(staging, SKIPPED_LOG),
             shown_path=None if skipped_log else os.path.join(out_dir, SKIPPED_LOG),
         )
         rng = np.random.default_rng(seed)
-        info = {"class_names": class_names, "source": os.path.abspath(source_dir),
-                "splits": {}, "skipped": len(skipped), "skipped_log": log}
+        info = {
+            "class_names": class_names,
+            "source": os.path.abspath(source_dir),
+            "splits": {},
+            "skipped": len(skipped),
+            "skipped_log": log,
+        }
         for split, examples in splits.items():
             rows = [
                 (path, class_names.index(name), name)
-                for name in sorted(examples) for path in examples[name]
+                for name in sorted(examples)
+                for path in examples[name]
             ]
             rows = [rows[i] for i in rng.permutation(len(rows))]
             if not rows:
@@ -147,7 +157,9 @@ def _check_out_dir(source_dir, out_dir, overwrite):
             f"Received: out_dir={out_dir!r}"
         )
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise ValueError(f"The output {out_dir} is a file, not a folder. Received: out_dir={out_dir!r}")
+        raise ValueError(
+            f"The output {out_dir} is a file, not a folder. Received: out_dir={out_dir!r}"
+        )
     real_source, real_out = os.path.realpath(source_dir), os.path.realpath(out_dir)
     if os.path.commonpath([real_source, real_out]) in (real_source, real_out):
         raise ValueError(
@@ -166,7 +178,9 @@ def _publish(staging, out_dir):
     parent = os.path.dirname(out_dir)
     old = None
     if os.path.isdir(out_dir) and os.listdir(out_dir):
-        old = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.old-{os.getpid()}-", dir=parent)
+        old = tempfile.mkdtemp(
+            prefix=f".{os.path.basename(out_dir)}.old-{os.getpid()}-", dir=parent
+        )
         os.replace(out_dir, os.path.join(old, "previous"))
         faults.point("data_convert.old_moved")
     # rename(2) replaces an empty folder.

@@ -102,8 +102,8 @@ def inspect_image_file(path, *, max_pixels=DEFAULT_MAX_PIXELS):
         return os_error_reason(path, error)
     if fmt is None:
         return _unsupported_reason(path)
-    reason = _check_bmp(head, max_pixels) if fmt == "BMP" else _header_size_problem(
-        head, max_pixels
+    reason = (
+        _check_bmp(head, max_pixels) if fmt == "BMP" else _header_size_problem(head, max_pixels)
     )
     if reason is None and not _TAIL_CHECKS[fmt](head, tail, size):
         reason = decode_error(path)
@@ -182,9 +182,11 @@ def verify_decodable(paths):
         # The shape is returned so that the decode is not pruned from the graph.
         return path, decode_shape(tf.io.read_file(path))
 
-    decoded = tf.data.Dataset.from_tensor_slices(list(paths)).map(
-        check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False
-    ).ignore_errors()
+    decoded = (
+        tf.data.Dataset.from_tensor_slices(list(paths))
+        .map(check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+        .ignore_errors()
+    )
     good = {p.decode() for p, _ in decoded.as_numpy_iterator()}
     return {p: decode_error(p) or "cannot be decoded" for p in paths if p not in good}
 
@@ -224,7 +226,9 @@ def report_skipped(skipped, *, source, total, log_path=None, log_dir=None, shown
     except (OSError, ValueError) as error:
         log_path = None
         where = f"the list could not be written ({error})"
-    kinds = collections.Counter(re.split(r"[:(;]", reason)[0].strip() for reason in skipped.values())
+    kinds = collections.Counter(
+        re.split(r"[:(;]", reason)[0].strip() for reason in skipped.values()
+    )
     breakdown = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
     warnings.warn(
         f"Skipped {len(skipped)} of {total} files in {source} ({breakdown}); {where}",
@@ -258,8 +262,10 @@ def user_cache_dir():
         os.mkdir(path, 0o700)
     info = os.lstat(path)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-        kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else (
-            "not a folder" if not stat.S_ISDIR(info.st_mode) else "owned by another user"
+        kind = (
+            "a symbolic link"
+            if stat.S_ISLNK(info.st_mode)
+            else ("not a folder" if not stat.S_ISDIR(info.st_mode) else "owned by another user")
         )
         raise ValueError(f"The cache folder {path} is {kind}; remove it or set XDG_CACHE_HOME.")
     if stat.S_IMODE(info.st_mode) & 0o077:
@@ -296,14 +302,13 @@ def decode_shape(image_bytes):
     return tf.cond(
         tf.io.is_jpeg(image_bytes),
         lambda: tf.shape(tf.io.decode_jpeg(image_bytes, channels=3, ratio=8)),
-        lambda: tf.shape(
-            tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
-        ),
+        lambda: tf.shape(tf.io.decode_image(image_bytes, channels=3, expand_animations=False)),
     )
 
 
 def _unsupported_reason(path):
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
+    from PIL import UnidentifiedImageError
 
     # No warnings.catch_warnings() here or below: these run in worker threads,
     # and restoring the global warning state from a thread would swallow the
@@ -340,18 +345,17 @@ def _check_bmp(head, max_pixels):
         return "truncated header"
     header_size, width, height, _, bits, compression = struct.unpack("<IiiHHI", head[14:34])
     if header_size < 40 or bits not in (8, 24, 32) or compression not in (0, 3):
-        return (
-            f"unsupported BMP variant ({bits}-bit, compression {compression}); "
-            "convert it to PNG"
-        )
+        return f"unsupported BMP variant ({bits}-bit, compression {compression}); convert it to PNG"
     if bits == 8:
         palette_size = struct.unpack("<I", head[46:50])[0] or 256
         if palette_size > 256:
             return f"unsupported BMP variant (8-bit with {palette_size} palette entries)"
         start = 14 + header_size
-        entries = (head[start + 4 * i:start + 4 * i + 3] for i in range(palette_size))
+        entries = (head[start + 4 * i : start + 4 * i + 3] for i in range(palette_size))
         if any(entry != bytes((i, i, i)) for i, entry in enumerate(entries)):
-            return "8-bit BMP with a colour palette (TensorFlow reads it as grey); convert it to PNG"
+            return (
+                "8-bit BMP with a colour palette (TensorFlow reads it as grey); convert it to PNG"
+            )
     return _header_size_problem(head, max_pixels)
 
 

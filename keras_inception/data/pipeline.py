@@ -22,9 +22,9 @@ import tensorflow as tf
 
 from keras_inception import image_header
 from keras_inception.data import files as files_lib
-from keras_inception.data.config import DataConfig
 from keras_inception.data import preprocessing
 from keras_inception.data import sources as sources_lib
+from keras_inception.data.config import DataConfig
 
 # Evaluation images are cached after preprocessing when they take at most this.
 EVAL_CACHE_LIMIT_BYTES = 1 << 30
@@ -123,11 +123,18 @@ def build_dataset(config, *, input_context=None):
     training = config.is_training
     shuffle = training if config.shuffle is None else config.shuffle
     src = sources_lib.open_source(
-        source, split=split, validation_split=config.validation_split, seed=seed,
-        verify=config.verify, max_pixels=max_pixels, skipped_log=config.skipped_log,
+        source,
+        split=split,
+        validation_split=config.validation_split,
+        seed=seed,
+        verify=config.verify,
+        max_pixels=max_pixels,
+        skipped_log=config.skipped_log,
         skipped_log_dir=config.skipped_log_dir,
         class_names=None if config.class_names is None else list(config.class_names),
-        data_dir=config.data_dir, download=config.download, label_offset=config.label_offset,
+        data_dir=config.data_dir,
+        download=config.download,
+        label_offset=config.label_offset,
     )
     augment = (config.augment or "inception") if training else None
     central_fraction = 0.875 if config.central_fraction is None else config.central_fraction
@@ -149,7 +156,10 @@ def build_dataset(config, *, input_context=None):
     )
 
     ds = src.make(
-        size=(height, width), shuffle=shuffle, seed=seed, input_context=input_context,
+        size=(height, width),
+        shuffle=shuffle,
+        seed=seed,
+        input_context=input_context,
         cache=_resolve_cache(config.cache, training, src.total_bytes),
         shuffle_buffer=config.shuffle_buffer,
     )
@@ -204,15 +214,24 @@ def build_dataset(config, *, input_context=None):
             performance_settings(batch_bytes, training),
         )
     )
-    steps = (
-        src.num_examples // batch_size if training else math.ceil(src.num_examples / batch_size)
-    )
+    steps = src.num_examples // batch_size if training else math.ceil(src.num_examples / batch_size)
     info = DatasetInfo(
-        class_names=list(src.class_names), num_examples=src.num_examples, source=str(source),
-        skipped=sorted(src.skipped), split=split, image_size=(height, width),
-        batch_size=batch_size, steps_per_epoch=steps, training=training, augment=augment,
-        central_fraction=central_fraction, scale=scale, skipped_reasons=dict(src.skipped),
-        skipped_log=src.skipped_log, label_format=label_format, num_skipped=len(src.skipped),
+        class_names=list(src.class_names),
+        num_examples=src.num_examples,
+        source=str(source),
+        skipped=sorted(src.skipped),
+        split=split,
+        image_size=(height, width),
+        batch_size=batch_size,
+        steps_per_epoch=steps,
+        training=training,
+        augment=augment,
+        central_fraction=central_fraction,
+        scale=scale,
+        skipped_reasons=dict(src.skipped),
+        skipped_log=src.skipped_log,
+        label_format=label_format,
+        num_skipped=len(src.skipped),
         color_in_model=color_in_model,
     )
     return ds, info
@@ -237,10 +256,17 @@ def calibration_images(source, image_size, num_images=200, scale=True, batch_siz
         be smaller).
     """
     fields.setdefault("split", "validation")
-    ds, _ = build_dataset(DataConfig(
-        source, image_size=image_size, batch_size=batch_size, training=False,
-        shuffle=True, scale=scale, **fields,
-    ))
+    ds, _ = build_dataset(
+        DataConfig(
+            source,
+            image_size=image_size,
+            batch_size=batch_size,
+            training=False,
+            shuffle=True,
+            scale=scale,
+            **fields,
+        )
+    )
     remaining = num_images
     for images, _ in ds.as_numpy_iterator():
         if remaining <= 0:
@@ -296,12 +322,16 @@ def _eval_fn(height, width, central_fraction, scale):
 
 def _batch_augment_fn(num_classes, seed, randaugment, mixup, cutmix, scale):
     """RandAugment / MixUp / CutMix on a batch of 0-255 images, then the scaling."""
-    rand_augment = keras.layers.RandAugment(value_range=(0, 255), seed=seed) if randaugment else None
+    rand_augment = (
+        keras.layers.RandAugment(value_range=(0, 255), seed=seed) if randaugment else None
+    )
     mix_layers = [
-        layer for layer, on in (
+        layer
+        for layer, on in (
             (keras.layers.MixUp(alpha=mixup, seed=seed), mixup),
             (keras.layers.CutMix(factor=cutmix, seed=seed), cutmix),
-        ) if on
+        )
+        if on
     ]
 
     def augment(images, labels):

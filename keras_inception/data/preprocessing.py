@@ -109,9 +109,7 @@ def decode_image(image_bytes):
     Raises:
         tf.errors.InvalidArgumentError: the bytes are not a decodable image.
     """
-    image = tf.io.decode_image(
-        image_bytes, channels=3, dtype=tf.uint8, expand_animations=False
-    )
+    image = tf.io.decode_image(image_bytes, channels=3, dtype=tf.uint8, expand_animations=False)
     return tf.ensure_shape(image, [None, None, 3])
 
 
@@ -323,9 +321,7 @@ def _distort_color(image, parameters, mode, max_value):
     orderings = COLOR_ORDERINGS[mode]
     if len(orderings) == 1:
         return apply(orderings[0])
-    return tf.switch_case(
-        parameters["order"], [(lambda o=order: apply(o)) for order in orderings]
-    )
+    return tf.switch_case(parameters["order"], [(lambda o=order: apply(o)) for order in orderings])
 
 
 def _color_slots(order):
@@ -377,8 +373,11 @@ def _distort_color_vectorized(images, parameters, mode):
         else:
             saturate, shift = step_of[..., 1] == step, step_of[..., 2] == step
             planes = _adjust_hsv(
-                planes, saturate, per_pixel("saturation"),
-                tf.where(shift, per_pixel("hue"), 0.0), saturate | shift,
+                planes,
+                saturate,
+                per_pixel("saturation"),
+                tf.where(shift, per_pixel("hue"), 0.0),
+                saturate | shift,
             )
     return tf.stack(planes, axis=-1)
 
@@ -406,10 +405,14 @@ def _adjust_hsv(planes, saturate, saturation, hue, active):
     new_chroma = tf.where(saturate, scaled, chroma)
     inverse = tf.math.reciprocal_no_nan(chroma)
     # Hue in sixths of a turn, from the largest channel (the kernel's rule).
-    sixths = tf.where(
-        r == value, (g - b) * inverse,
-        tf.where(g == value, (b - r) * inverse + 2.0, (r - g) * inverse + 4.0),
-    ) + 6.0 * hue
+    sixths = (
+        tf.where(
+            r == value,
+            (g - b) * inverse,
+            tf.where(g == value, (b - r) * inverse + 2.0, (r - g) * inverse + 4.0),
+        )
+        + 6.0 * hue
+    )
     adjusted = []
     for phase in (5.0, 3.0, 1.0):  # red, green, blue
         k = sixths + phase
@@ -503,8 +506,12 @@ def preprocess_for_train(
     )
     if crop:
         window_fn = lambda shape: sample_crop_window(  # noqa: E731
-            shape, bbox, seed=crop_seed, min_object_covered=min_object_covered,
-            aspect_ratio_range=aspect_ratio_range, area_range=area_range,
+            shape,
+            bbox,
+            seed=crop_seed,
+            min_object_covered=min_object_covered,
+            aspect_ratio_range=aspect_ratio_range,
+            area_range=area_range,
         )
     else:
         window_fn = lambda shape: central_crop_window(shape, 1.0)  # noqa: E731
@@ -602,9 +609,7 @@ def _crop_upscaled(image, window_fn, height, width):
 def _finish(image, *, scale, seed=None, color=None, flip=False):
     """Optional flip and colour of a resized 0-255 image, then scaling."""
     if color is not None and color not in COLOR_ORDERINGS:
-        raise ValueError(
-            f"`color` must be 'full', 'fast' or None. Received: color={color!r}"
-        )
+        raise ValueError(f"`color` must be 'full', 'fast' or None. Received: color={color!r}")
     if flip or color:
         flip_seed, color_seed = tf.unstack(
             tf.random.experimental.stateless_split(_seed_tensor(seed), num=2)
@@ -655,8 +660,7 @@ def _seed_tensor(seed):
 def _check_fraction(central_fraction):
     if not 0.0 < central_fraction <= 1.0:
         raise ValueError(
-            "`central_fraction` must be in (0, 1]. "
-            f"Received: central_fraction={central_fraction!r}"
+            f"`central_fraction` must be in (0, 1]. Received: central_fraction={central_fraction!r}"
         )
 
 
@@ -665,6 +669,5 @@ def _check_range(arg, value, upper=None):
     if not 0.0 < low <= high or (upper is not None and high > upper):
         limit = f" and at most {upper}" if upper is not None else ""
         raise ValueError(
-            f"`{arg}` must be (low, high) with 0 < low <= high{limit}. "
-            f"Received: {arg}={value!r}"
+            f"`{arg}` must be (low, high) with 0 < low <= high{limit}. Received: {arg}={value!r}"
         )

@@ -139,15 +139,13 @@ def open_source(
         validation_split = default_validation_split(source)
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(
-            "`validation_split` must be in [0, 1). "
-            f"Received: validation_split={validation_split!r}"
+            f"`validation_split` must be in [0, 1). Received: validation_split={validation_split!r}"
         )
     if verify not in _VERIFY:
         raise ValueError(f"`verify` must be one of {_VERIFY}. Received: verify={verify!r}")
     if not isinstance(source, (str, os.PathLike)):
         raise ValueError(
-            "`source` must be a path, 'tfds:NAME' or 'digits'. "
-            f"Received: source={source!r}"
+            f"`source` must be a path, 'tfds:NAME' or 'digits'. Received: source={source!r}"
         )
     source = os.fspath(source)
     if os.path.isfile(source):
@@ -164,13 +162,22 @@ def open_source(
         src = tfds_source(source, data_dir=data_dir, download=download, **holdout)
     elif glob.has_magic(source) or os.path.isfile(source) or _holds_records(source):
         src = tfrecord_source(
-            source, class_names=class_names, label_offset=label_offset, verify=verify,
-            max_pixels=max_pixels, **holdout,
+            source,
+            class_names=class_names,
+            label_offset=label_offset,
+            verify=verify,
+            max_pixels=max_pixels,
+            **holdout,
         )
     else:
         src = directory_source(
-            source, verify=verify, max_pixels=max_pixels, skipped_log=skipped_log,
-            skipped_log_dir=skipped_log_dir, class_names=class_names, **holdout,
+            source,
+            verify=verify,
+            max_pixels=max_pixels,
+            skipped_log=skipped_log,
+            skipped_log_dir=skipped_log_dir,
+            class_names=class_names,
+            **holdout,
         )
     require_classes(src.class_names, source)
     return src
@@ -268,8 +275,11 @@ def directory_source(
     )
     names = class_names or sorted(examples)
     log = files_lib.report_skipped(
-        skipped, source=tree, total=sum(map(len, examples.values())) + len(skipped),
-        log_path=skipped_log, log_dir=skipped_log_dir,
+        skipped,
+        source=tree,
+        total=sum(map(len, examples.values())) + len(skipped),
+        log_path=skipped_log,
+        log_dir=skipped_log_dir,
     )
     if not trees:
         examples = holdout_split(examples, validation_split, seed)[split]
@@ -289,8 +299,14 @@ def directory_source(
         return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE)
 
     return Source(
-        name=root, kind="directory", class_names=list(names), num_examples=len(paths),
-        make=make, skipped=skipped, skipped_log=log, verified=verified,
+        name=root,
+        kind="directory",
+        class_names=list(names),
+        num_examples=len(paths),
+        make=make,
+        skipped=skipped,
+        skipped_log=log,
+        verified=verified,
         total_bytes=sum(files_lib.file_problem(p)[1] for p in paths),
     )
 
@@ -387,9 +403,13 @@ def split_trees(root):
     train = os.path.join(root, _TRAIN_TREE)
     for name in _VALIDATION_TREES:
         validation = os.path.join(root, name)
-        if os.path.isdir(train) and os.path.isdir(validation) and all(
-            any(os.path.isdir(os.path.join(t, e)) for e in os.listdir(t))
-            for t in (train, validation)
+        if (
+            os.path.isdir(train)
+            and os.path.isdir(validation)
+            and all(
+                any(os.path.isdir(os.path.join(t, e)) for e in os.listdir(t))
+                for t in (train, validation)
+            )
         ):
             return {"train": train, "validation": validation}
     return None
@@ -445,7 +465,10 @@ def tfrecord_source(
         verify = "full" if sum(sizes) <= FULL_VERIFY_BYTES else "quick"
     # Without stored counts every record is read to count them: checksums too.
     counts, skipped = _check_shards(
-        files, verify, label_offset, max_pixels,
+        files,
+        verify,
+        label_offset,
+        max_pixels,
         checksums=verify == "full" or not by_name or names is None,
     )
     count = None
@@ -465,17 +488,22 @@ def tfrecord_source(
         bad = tfrecord.bad_record_table(skipped)
         return listed.interleave(
             lambda f: _held_out(tf.data.TFRecordDataset(f), f, holdout, bad),
-            cycle_length=cycle, num_parallel_calls=tf.data.AUTOTUNE,
+            cycle_length=cycle,
+            num_parallel_calls=tf.data.AUTOTUNE,
         )
 
     if names is None or count is None:
         try:
-            count, top_label = read(files).map(
-                lambda r: tfrecord.parse_example(r, label_offset)["label"],
-                num_parallel_calls=tf.data.AUTOTUNE,
-            ).reduce(
-                (tf.constant(0, tf.int64), tf.constant(-1, tf.int32)),
-                lambda state, label: (state[0] + 1, tf.maximum(state[1], label)),
+            count, top_label = (
+                read(files)
+                .map(
+                    lambda r: tfrecord.parse_example(r, label_offset)["label"],
+                    num_parallel_calls=tf.data.AUTOTUNE,
+                )
+                .reduce(
+                    (tf.constant(0, tf.int64), tf.constant(-1, tf.int32)),
+                    lambda state, label: (state[0] + 1, tf.maximum(state[1], label)),
+                )
             )
         except (tf.errors.OpError, UnicodeDecodeError) as error:
             message = getattr(error, "message", None)
@@ -493,20 +521,29 @@ def tfrecord_source(
     def make(*, size, shuffle, seed, input_context, cache, shuffle_buffer=None):
         shards = files
         if input_context is not None and len(files) >= input_context.num_input_pipelines:
-            shards = files[input_context.input_pipeline_id::input_context.num_input_pipelines]
+            shards = files[input_context.input_pipeline_id :: input_context.num_input_pipelines]
             input_context = None
         ds = read(
-            shards, shuffle=shuffle and not cache, seed=seed,
+            shards,
+            shuffle=shuffle and not cache,
+            seed=seed,
             cycle=1 if cache else min(len(shards), 16),
         )
         ds = _shard(ds, input_context)
-        ds = ds.map(lambda r: tfrecord.parse_example(r, label_offset),
-                    num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(
+            lambda r: tfrecord.parse_example(r, label_offset), num_parallel_calls=tf.data.AUTOTUNE
+        )
         return _cache_and_shuffle(ds, cache, shuffle, count, shuffle_buffer, seed)
 
     return Source(
-        name=source, kind="tfrecord", class_names=list(names), num_examples=count,
-        make=make, skipped=skipped, verified=verify, total_bytes=sum(sizes),
+        name=source,
+        kind="tfrecord",
+        class_names=list(names),
+        num_examples=count,
+        make=make,
+        skipped=skipped,
+        verified=verify,
+        total_bytes=sum(sizes),
         file_sharded=len(files) > 1,
     )
 
@@ -564,7 +601,8 @@ def _record_files(source, split, info):
             # Training shards only: both splits are held out from them.
             return named["train"], False
         return sorted(
-            os.path.join(source, e) for e in os.listdir(source)
+            os.path.join(source, e)
+            for e in os.listdir(source)
             if e.endswith(_RECORD_SUFFIXES) or "-of-" in e
         ), False
     if os.path.isfile(source):
@@ -593,8 +631,10 @@ def _listed_shards(directory, info):
                 f"Received: source={directory!r}"
             )
         for name in names:
-            bad = not isinstance(name, str) or os.path.basename(name) != name or name in (
-                "", ".", ".."
+            bad = (
+                not isinstance(name, str)
+                or os.path.basename(name) != name
+                or name in ("", ".", "..")
             )
             if bad or not os.path.exists(os.path.join(directory, name)):
                 what = "is not a file name in that folder" if bad else "is missing"
@@ -643,7 +683,7 @@ def tfds_source(
     """
     tfds = require("tensorflow_datasets")
 
-    name = source[len("tfds:"):]
+    name = source[len("tfds:") :]
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except ValueError as error:
@@ -695,8 +735,12 @@ def tfds_source(
         return _cache_and_shuffle(ds, cache, shuffle, count, shuffle_buffer, seed)
 
     return Source(
-        name=source, kind="tfds", class_names=list(features[label_key].names),
-        num_examples=count, make=make, total_bytes=total,
+        name=source,
+        kind="tfds",
+        class_names=list(features[label_key].names),
+        num_examples=count,
+        make=make,
+        total_bytes=total,
     )
 
 
@@ -748,8 +792,10 @@ def digits_source(*, split="train", validation_split=0.1, seed=1337):
         train_test_split = require("sklearn.model_selection").train_test_split
 
         index = train_test_split(
-            np.arange(len(labels)), test_size=validation_split,
-            stratify=labels, random_state=seed,
+            np.arange(len(labels)),
+            test_size=validation_split,
+            stratify=labels,
+            random_state=seed,
         )[0 if split == "train" else 1]
         images, labels = images[np.sort(index)], labels[np.sort(index)]
 
@@ -764,8 +810,11 @@ def digits_source(*, split="train", validation_split=0.1, seed=1337):
         )
 
     return Source(
-        name="digits", kind="digits", class_names=[str(i) for i in range(10)],
-        num_examples=len(labels), make=make,
+        name="digits",
+        kind="digits",
+        class_names=[str(i) for i in range(10)],
+        num_examples=len(labels),
+        make=make,
         total_bytes=sum(len(png) for png in encoded),
     )
 

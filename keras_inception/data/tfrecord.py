@@ -160,9 +160,9 @@ def keep_usable(enumerated, path, table):
         return enumerated
     basename = tf.strings.split(path, os.sep)[-1]
     return enumerated.filter(
-        lambda index, _: table.lookup(
-            tf.strings.join([basename, "#", tf.strings.as_string(index)])
-        ) == 0
+        lambda index, _: (
+            table.lookup(tf.strings.join([basename, "#", tf.strings.as_string(index)])) == 0
+        )
     )
 
 
@@ -227,6 +227,7 @@ def check_records(path):
         message = error.message.split("[Op:")[0].split("}}")[-1].strip()
         return count, f"corrupt: record {count} fails its checksum ({message[:120]})"
     return count, None
+
 
 _BOX_KEYS = tuple(f"image/object/bbox/{k}" for k in ("ymin", "xmin", "ymax", "xmax"))
 
@@ -306,11 +307,17 @@ def write_shards(out_dir, split, examples, num_shards):
             with open(path, "rb") as f:
                 image_bytes = f.read(files_lib.MAX_FILE_BYTES + 1)
             height, width = image_size(image_bytes)
-            writers[i % num_shards].write(make_example(
-                image_bytes, label, class_name=class_name,
-                filename=os.path.basename(path), height=height, width=width,
-                image_format=files_lib.sniff_format(image_bytes[:12]),
-            ).SerializeToString())
+            writers[i % num_shards].write(
+                make_example(
+                    image_bytes,
+                    label,
+                    class_name=class_name,
+                    filename=os.path.basename(path),
+                    height=height,
+                    width=width,
+                    image_format=files_lib.sniff_format(image_bytes[:12]),
+                ).SerializeToString()
+            )
     finally:
         for writer in writers:
             writer.close()
@@ -355,7 +362,9 @@ def read_info(directory):
         ):
             raise ValueError("class_names is not a list of strings")
     except (ValueError, UnicodeDecodeError, RecursionError) as error:
-        raise ValueError(f"{path} is unreadable ({str(error)[:200]}). Received: source={directory!r}") from None
+        raise ValueError(
+            f"{path} is unreadable ({str(error)[:200]}). Received: source={directory!r}"
+        ) from None
     return info
 
 

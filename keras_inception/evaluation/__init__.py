@@ -1,9 +1,9 @@
 """Evaluation as in the papers: single-crop, 10/12/144-crop and ensembles.
 
-    import keras_inception
-    result = keras_inception.evaluate(["inception_v3", "run/"], "val/", crops=144)
-    print(result.top1, result.top5)
-    result.save("eval_out")
+import keras_inception
+result = keras_inception.evaluate(["inception_v3", "run/"], "val/", crops=144)
+print(result.top1, result.top5)
+result.save("eval_out")
 """
 
 from keras_inception.evaluation.crops import CROP_COUNTS

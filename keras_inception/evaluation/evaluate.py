@@ -207,14 +207,19 @@ def _raw_examples(data, *, split, validation_split, label_offset, size, max_pixe
         else:
             dataset = tf.data.Dataset.from_generator(
                 lambda: zip(images, labels),
-                output_signature=(tf.TensorSpec((None, None, 3), tf.as_dtype(images[0].dtype)),
-                                  tf.TensorSpec((), tf.int32)),
+                output_signature=(
+                    tf.TensorSpec((None, None, 3), tf.as_dtype(images[0].dtype)),
+                    tf.TensorSpec((), tf.int32),
+                ),
             )
         return _Examples(dataset, f"{len(labels)} in-memory images", count=len(labels))
     from keras_inception import data as data_lib
 
     source = data_lib.open_source(
-        data, split=split, validation_split=validation_split, label_offset=label_offset,
+        data,
+        split=split,
+        validation_split=validation_split,
+        label_offset=label_offset,
         max_pixels=max_pixels,
     )
 
@@ -235,7 +240,10 @@ def _raw_examples(data, *, split, validation_split, label_offset, size, max_pixe
     profile = auto.profile_source(data, label_offset=label_offset, max_pixels=max_pixels)
     central_fraction = auto.choose(profile, max(size), epochs=1)["central_fraction"].value
     return _Examples(
-        dataset, f"{data} ({split})", list(source.class_names), source.num_examples,
+        dataset,
+        f"{data} ({split})",
+        list(source.class_names),
+        source.num_examples,
         central_fraction,
     )
 
@@ -317,8 +325,12 @@ def evaluate(
     members = _load_members(models, precision)
     sizes = sorted({member.image_size for member in members})
     examples = _raw_examples(
-        data, split=split, validation_split=validation_split, label_offset=label_offset,
-        size=max(sizes), max_pixels=max_pixels,
+        data,
+        split=split,
+        validation_split=validation_split,
+        label_offset=label_offset,
+        size=max(sizes),
+        max_pixels=max_pixels,
     )
     dataset, class_names, count = examples.dataset, examples.class_names, examples.count
     num_classes = members[0].num_classes
@@ -334,29 +346,30 @@ def evaluate(
                 "matched by index.",
                 stacklevel=2,
             )
-    class_names = class_names or next(
-        (m.class_names for m in members if m.class_names), None
-    )
+    class_names = class_names or next((m.class_names for m in members if m.class_names), None)
     if max_images is not None:
         dataset = dataset.take(max_images)
         count = max_images if count is None else min(count, max_images)
 
     def crop_all(image, label):
         return tuple(
-            crops_lib.multi_crop(image, size, crops, examples.central_fraction)
-            for size in sizes
+            crops_lib.multi_crop(image, size, crops, examples.central_fraction) for size in sizes
         ), label
 
     images_per_step = max(1, batch_size // crops)
-    dataset = (dataset.map(crop_all, num_parallel_calls=tf.data.AUTOTUNE)
-               .batch(images_per_step).prefetch(tf.data.AUTOTUNE))
+    dataset = (
+        dataset.map(crop_all, num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(images_per_step)
+        .prefetch(tf.data.AUTOTUNE)
+    )
     progress = keras.utils.Progbar(count, unit_name="image", verbose=verbose)
     outcomes, kept, seen = [], [], 0
     start = time.perf_counter()
     for crop_batches, labels in _batches(dataset, examples.description):
-        probabilities = np.mean([
-            _predict(m, crop_batches[sizes.index(m.image_size)], batch_size) for m in members
-        ], axis=0)
+        probabilities = np.mean(
+            [_predict(m, crop_batches[sizes.index(m.image_size)], batch_size) for m in members],
+            axis=0,
+        )
         outcome = score(probabilities, labels.numpy(), class_names=class_names)
         outcomes.append(outcome)
         if keep_probabilities:
@@ -368,8 +381,9 @@ def evaluate(
     result = EvaluationResult(
         labels=np.concatenate([o.labels for o in outcomes]) if outcomes else empty,
         predictions=np.concatenate([o.predictions for o in outcomes]) if outcomes else empty,
-        top_k_correct=(np.concatenate([o.top_k_correct for o in outcomes]) if outcomes
-                       else empty.astype(bool)),
+        top_k_correct=(
+            np.concatenate([o.top_k_correct for o in outcomes]) if outcomes else empty.astype(bool)
+        ),
         class_names=class_names or [str(i) for i in range(num_classes)],
         top_k=min(TOP_K, num_classes),
         models=[member.name for member in members],
@@ -401,10 +415,12 @@ def _predict(member, crop_batch, batch_size):
     """Probabilities ``[images, classes]`` averaged over each image's crops."""
     images, crops = crop_batch.shape[0], crop_batch.shape[1]
     flat = tf.reshape(crop_batch, (-1, *crop_batch.shape[2:]))
-    probabilities = np.concatenate([
-        np.asarray(member.predict(flat[i : i + batch_size]))
-        for i in range(0, images * crops, batch_size)
-    ])
+    probabilities = np.concatenate(
+        [
+            np.asarray(member.predict(flat[i : i + batch_size]))
+            for i in range(0, images * crops, batch_size)
+        ]
+    )
     return probabilities.reshape(images, crops, -1).mean(axis=1)
 
 

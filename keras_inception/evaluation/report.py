@@ -107,8 +107,9 @@ def plot_confusion_matrix(confusion, class_names, path):
         for (row, column), count in np.ndenumerate(confusion):
             if count:
                 color = "white" if normalized[row, column] > 0.5 else "black"
-                axes.text(column, row, str(count), ha="center", va="center",
-                          color=color, fontsize=7)
+                axes.text(
+                    column, row, str(count), ha="center", va="center", color=color, fontsize=7
+                )
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
@@ -126,8 +127,10 @@ def write_report(result, out_dir):
         ``{"json": path, "markdown": path[, "confusion_matrix": path]}``.
     """
     os.makedirs(out_dir, exist_ok=True)
-    paths = {"json": os.path.join(out_dir, JSON_FILE),
-             "markdown": os.path.join(out_dir, MARKDOWN_FILE)}
+    paths = {
+        "json": os.path.join(out_dir, JSON_FILE),
+        "markdown": os.path.join(out_dir, MARKDOWN_FILE),
+    }
     atomic.write_json(paths["json"], result_dict(result))
     sections = [
         f"# Evaluation on {result.data}",
@@ -137,10 +140,14 @@ def write_report(result, out_dir):
     ]
     if len(result.class_names) <= MAX_CONFUSION_CLASSES:
         paths["confusion_matrix"] = os.path.join(out_dir, CONFUSION_FILE)
-        plot_confusion_matrix(result.confusion_matrix, result.class_names,
-                              paths["confusion_matrix"])
-        sections += ["## Per class", per_class_table(result),
-                     f"![confusion matrix]({CONFUSION_FILE})"]
+        plot_confusion_matrix(
+            result.confusion_matrix, result.class_names, paths["confusion_matrix"]
+        )
+        sections += [
+            "## Per class",
+            per_class_table(result),
+            f"![confusion matrix]({CONFUSION_FILE})",
+        ]
     atomic.write_text(paths["markdown"], "\n\n".join(sections) + "\n")
     return paths
 

@@ -1,10 +1,10 @@
 """Export for deployment: SavedModel for TF Serving, TFLite (LiteRT) for mobile.
 
-    from keras_inception import export
-    export.export_saved_model("runs/flowers", base_dir="saved_models")
-    export.export_saved_model("runs/flowers", precision="bfloat16", parity_data="photos/")
-    export.export_tflite("runs/flowers", "flowers_int8.tflite", mode="int8",
-                         calibration_data="photos/")
+from keras_inception import export
+export.export_saved_model("runs/flowers", base_dir="saved_models")
+export.export_saved_model("runs/flowers", precision="bfloat16", parity_data="photos/")
+export.export_tflite("runs/flowers", "flowers_int8.tflite", mode="int8",
+                     calibration_data="photos/")
 """
 
 from keras_inception.export.saved_model import META_FILE

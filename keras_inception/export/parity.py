@@ -40,10 +40,12 @@ METRICS = ("max_abs_diff", "max_rel_diff", "decided_top1_agreement")
 
 def keras_outputs(model, images, batch_size=16):
     """The float32 outputs of ``model`` on ``images`` in inference mode, as a numpy array."""
-    return np.concatenate([
-        keras.ops.convert_to_numpy(model(images[i:i + batch_size], training=False))
-        for i in range(0, len(images), batch_size)
-    ]).astype(np.float32)
+    return np.concatenate(
+        [
+            keras.ops.convert_to_numpy(model(images[i : i + batch_size], training=False))
+            for i in range(0, len(images), batch_size)
+        ]
+    ).astype(np.float32)
 
 
 def image_sets(source, meta, first, second, *, names=("first", "second")):
@@ -79,8 +81,11 @@ def image_sets(source, meta, first, second, *, names=("first", "second")):
         from keras_inception import data
 
         batches = data.calibration_images(
-            os.fspath(source), tuple(meta["image_size"]), num_images=wanted,
-            scale=tuple(meta["input_range"]) == SCALED_RANGE, batch_size=32,
+            os.fspath(source),
+            tuple(meta["image_size"]),
+            num_images=wanted,
+            scale=tuple(meta["input_range"]) == SCALED_RANGE,
+            batch_size=32,
         )
     else:
         batches = source
@@ -134,9 +139,9 @@ def compare(expected, got, metric, bound, *, output_kind="logits", real=True):
     figures = {
         "max_abs_diff": float(diff.max()),
         "max_rel_diff": float(diff.max() / max(float(np.abs(expected).max()), 1e-30)),
-        "max_abs_prob_diff": float(np.max(np.abs(
-            to_probabilities(got, output_kind) - expected_probabilities
-        ))),
+        "max_abs_prob_diff": float(
+            np.max(np.abs(to_probabilities(got, output_kind) - expected_probabilities))
+        ),
         "top1_agreement": float(same.mean()),
         "decided_top1_agreement": float(same[decided].mean()) if decided.any() else None,
         "num_decided": int(decided.sum()),
@@ -145,8 +150,10 @@ def compare(expected, got, metric, bound, *, output_kind="logits", real=True):
     reason = None
     if metric == "decided_top1_agreement":
         if not real:
-            reason = ("synthetic images: agreement on noise says nothing about a trained "
-                      "model; pass held-out images of your data to test it")
+            reason = (
+                "synthetic images: agreement on noise says nothing about a trained "
+                "model; pass held-out images of your data to test it"
+            )
         elif figures["num_decided"] < MIN_DECIDED_IMAGES:
             reason = (
                 f"only {figures['num_decided']} of {len(expected)} held-out images have a "

@@ -98,7 +98,14 @@ class ServingModule(tf.Module):
     """
 
     def __init__(
-        self, model, labels_path, *, input_range, output_kind, top_k=5, central_fraction=0.875,
+        self,
+        model,
+        labels_path,
+        *,
+        input_range,
+        output_kind,
+        top_k=5,
+        central_fraction=0.875,
         max_pixels=image_header.DEFAULT_MAX_PIXELS,
     ):
         super().__init__(name="keras_inception_serving")
@@ -107,8 +114,10 @@ class ServingModule(tf.Module):
         self.labels = tf.lookup.StaticHashTable(
             tf.lookup.TextFileInitializer(
                 self.labels_file,
-                tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
-                tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+                tf.int64,
+                tf.lookup.TextFileIndex.LINE_NUMBER,
+                tf.string,
+                tf.lookup.TextFileIndex.WHOLE_LINE,
             ),
             default_value="",
         )
@@ -176,7 +185,10 @@ class ServingModule(tf.Module):
 
 
 def load_pixels(
-    image_bytes, height, width, central_fraction=0.875,
+    image_bytes,
+    height,
+    width,
+    central_fraction=0.875,
     max_pixels=image_header.DEFAULT_MAX_PIXELS,
 ):
     """One encoded image -> float32 ``[height, width, 3]`` pixels in 0-255, for serving.
@@ -316,9 +328,13 @@ def export_saved_model(
         labels_path = os.path.join(scratch, LABELS_FILE)
         atomic.write_text(labels_path, "".join(f"{name}\n" for name in class_names))
         module = ServingModule(
-            served, labels_path, input_range=meta["input_range"],
-            output_kind=meta["output"], top_k=top_k,
-            central_fraction=meta["central_fraction"], max_pixels=max_pixels,
+            served,
+            labels_path,
+            input_range=meta["input_range"],
+            output_kind=meta["output"],
+            top_k=top_k,
+            central_fraction=meta["central_fraction"],
+            max_pixels=max_pixels,
         )
         tf.saved_model.save(module, staging, signatures=module.signatures())
         faults.point("export.model_saved")
@@ -379,8 +395,12 @@ def parity_check(model, served, precision, images=None, meta=None):
         images = parity_lib.synthetic_images(model.input_shape[1:], meta["input_range"])
     metric, bound = PARITY_BOUNDS[precision]
     return parity_lib.compare(
-        parity_lib.keras_outputs(model, images), parity_lib.keras_outputs(served, images),
-        metric, bound, output_kind=meta["output"], real=real,
+        parity_lib.keras_outputs(model, images),
+        parity_lib.keras_outputs(served, images),
+        metric,
+        bound,
+        output_kind=meta["output"],
+        real=real,
     )
 
 

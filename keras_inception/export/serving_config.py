@@ -34,7 +34,8 @@ def model_versions(model_dir):
     if not os.path.isdir(model_dir):
         return []
     return sorted(
-        int(entry) for entry in os.listdir(model_dir)
+        int(entry)
+        for entry in os.listdir(model_dir)
         if _VERSION_DIR.match(entry) and os.path.isdir(os.path.join(model_dir, entry))
     )
 
@@ -51,8 +52,7 @@ def write_serving_config(base_dir, serving_base_path=DEFAULT_SERVING_BASE_PATH):
         ``(models_config_path, batching_parameters_path)``.
     """
     names = sorted(
-        entry for entry in os.listdir(base_dir)
-        if model_versions(os.path.join(base_dir, entry))
+        entry for entry in os.listdir(base_dir) if model_versions(os.path.join(base_dir, entry))
     )
     entries = "".join(
         "  config {\n"
@@ -69,4 +69,3 @@ def write_serving_config(base_dir, serving_base_path=DEFAULT_SERVING_BASE_PATH):
     faults.point("export.models_config_written")
     atomic.write_text(batching_path, BATCHING_TEXT)
     return config_path, batching_path
-

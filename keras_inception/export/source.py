@@ -65,8 +65,11 @@ def _load_path_or_name(source):
 
     if os.path.isdir(source):
         checkpoint = next(
-            (os.path.join(source, name) for name in RUN_CHECKPOINTS
-             if os.path.isfile(os.path.join(source, name))),
+            (
+                os.path.join(source, name)
+                for name in RUN_CHECKPOINTS
+                if os.path.isfile(os.path.join(source, name))
+            ),
             None,
         )
         if checkpoint is None:

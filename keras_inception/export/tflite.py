@@ -182,7 +182,10 @@ def export_tflite(
         class_names if class_names is not None else source_names, meta["num_classes"]
     )
     calibration, held_out = parity_lib.image_sets(
-        calibration_data, meta, num_calibration_images, num_parity_images,
+        calibration_data,
+        meta,
+        num_calibration_images,
+        num_parity_images,
         names=("num_calibration_images", "num_parity_images"),
     )
     if not isinstance(float_ops, (list, tuple)) or not all(
@@ -197,8 +200,12 @@ def export_tflite(
     parity = None
     if check_parity:
         parity = parity_check(
-            model, classifier, mode, held_out,
-            output_kind=meta["output"], input_range=meta["input_range"],
+            model,
+            classifier,
+            mode,
+            held_out,
+            output_kind=meta["output"],
+            input_range=meta["input_range"],
         )
         if not parity["passed"]:
             raise ValueError(
@@ -251,7 +258,7 @@ def parity_check(
     if not real:
         images = parity_lib.synthetic_images(model.input_shape[1:], input_range)
     expected = parity_lib.keras_outputs(model, images)
-    got = np.concatenate([classifier(images[i:i + 1]) for i in range(len(images))])
+    got = np.concatenate([classifier(images[i : i + 1]) for i in range(len(images))])
     metric, bound = PARITY_BOUNDS[mode]
     return parity_lib.compare(expected, got, metric, bound, output_kind=output_kind, real=real)
 
@@ -331,9 +338,7 @@ def _tensor_facts(details):
         "name": details["name"],
         "dtype": np.dtype(details["dtype"]).name,
         "shape": [int(d) for d in details["shape_signature"]],
-        "quantization": (
-            {"scale": float(scale), "zero_point": int(zero_point)} if scale else None
-        ),
+        "quantization": ({"scale": float(scale), "zero_point": int(zero_point)} if scale else None),
     }
 
 

@@ -15,8 +15,17 @@ _POOLING = (None, "avg", "max")
 
 
 def validate_arguments(
-    *, weights, include_top, classes, pooling, classifier_activation, aux_logits,
-    dropout_rate, depth_multiplier, variant, spec,
+    *,
+    weights,
+    include_top,
+    classes,
+    pooling,
+    classifier_activation,
+    aux_logits,
+    dropout_rate,
+    depth_multiplier,
+    variant,
+    spec,
 ):
     """Raises ``ValueError`` naming the received value for any bad argument."""
     if not (weights is None or isinstance(weights, str)):
@@ -27,13 +36,10 @@ def validate_arguments(
             f"Received: weights={weights!r}"
         )
     if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
-        raise ValueError(
-            f"`classes` must be a positive integer. Received: classes={classes!r}"
-        )
+        raise ValueError(f"`classes` must be a positive integer. Received: classes={classes!r}")
     if pooling not in _POOLING:
         raise ValueError(
-            "`pooling` must be one of None, 'avg' or 'max'. "
-            f"Received: pooling={pooling!r}"
+            f"`pooling` must be one of None, 'avg' or 'max'. Received: pooling={pooling!r}"
         )
     if include_top and classifier_activation is not None:
         try:
@@ -55,13 +61,10 @@ def validate_arguments(
         )
     if not depth_multiplier > 0:
         raise ValueError(
-            "`depth_multiplier` must be positive. "
-            f"Received: depth_multiplier={depth_multiplier!r}"
+            f"`depth_multiplier` must be positive. Received: depth_multiplier={depth_multiplier!r}"
         )
     if variant not in spec.variants:
-        raise ValueError(
-            f"`variant` must be one of {spec.variants}. Received: variant={variant!r}"
-        )
+        raise ValueError(f"`variant` must be one of {spec.variants}. Received: variant={variant!r}")
 
 
 def resolve_input_shape(input_shape, input_tensor, *, spec, weights):
@@ -84,8 +87,7 @@ def resolve_input_shape(input_shape, input_tensor, *, spec, weights):
     channels = input_shape[-1]
     if weights is not None and channels != 3:
         raise ValueError(
-            "Pretrained weights expect 3 input channels. "
-            f"Received: input_shape={input_shape!r}"
+            f"Pretrained weights expect 3 input channels. Received: input_shape={input_shape!r}"
         )
     for size in input_shape[:2]:
         if size is not None and size < spec.min_size:
@@ -125,10 +127,16 @@ def build_model(
     ``backbone`` unless ``None``).
     """
     validate_arguments(
-        weights=weights, include_top=include_top, classes=classes, pooling=pooling,
-        classifier_activation=classifier_activation, aux_logits=aux_logits,
-        dropout_rate=dropout_rate, depth_multiplier=depth_multiplier,
-        variant=variant, spec=spec,
+        weights=weights,
+        include_top=include_top,
+        classes=classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        aux_logits=aux_logits,
+        dropout_rate=dropout_rate,
+        depth_multiplier=depth_multiplier,
+        variant=variant,
+        spec=spec,
     )
     spec = spec.for_variant(variant).at_resolution(input_resolution)
     if input_resolution is not None:
@@ -150,15 +158,23 @@ def build_model(
     conv = functools.partial(blocks.conv_bn, depth_multiplier=depth_multiplier)
     features, aux_taps = backbone(x, conv, variant=variant, **backbone_kwargs)
     outputs = blocks.classifier_head(
-        features, include_top=include_top, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, dropout_rate=dropout_rate,
+        features,
+        include_top=include_top,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        dropout_rate=dropout_rate,
     )
     if aux_logits:
         heads = {"predictions": outputs}
         for head_name, (tap, style) in aux_taps.items():
             heads[head_name] = blocks.auxiliary_head(
-                tap, classes=classes, classifier_activation=classifier_activation,
-                name=head_name, style=style, depth_multiplier=depth_multiplier,
+                tap,
+                classes=classes,
+                classifier_activation=classifier_activation,
+                name=head_name,
+                style=style,
+                depth_multiplier=depth_multiplier,
             )
         outputs = heads
     model = keras.Model(inputs, outputs, name=name)
@@ -167,7 +183,11 @@ def build_model(
         from keras_inception import weights as weights_lib
 
         weights_lib.load_weights(
-            model, weights, model_name=spec.name, variant=variant,
-            include_top=include_top, classes=classes,
+            model,
+            weights,
+            model_name=spec.name,
+            variant=variant,
+            include_top=include_top,
+            classes=classes,
         )
     return model

@@ -71,7 +71,14 @@ def conv_bn(
 
 
 def separable_conv_bn(
-    x, filters, kernel_size, strides=1, padding="same", *, channel_multiplier, name,
+    x,
+    filters,
+    kernel_size,
+    strides=1,
+    padding="same",
+    *,
+    channel_multiplier,
+    name,
     depth_multiplier=1.0,
 ):
     """SeparableConv2D (no bias) -> BN(scale=False) -> ReLU (BN-Inception's stem).
@@ -127,9 +134,7 @@ def scaled_residual(x, branches, scale, *, name, activation="relu"):
     return layers.Activation(activation, name=name)(x)
 
 
-def classifier_head(
-    x, *, include_top, pooling, classes, classifier_activation, dropout_rate
-):
+def classifier_head(x, *, include_top, pooling, classes, classifier_activation, dropout_rate):
     """Global pooling -> dropout -> dense classifier (or pooled/unpooled features).
 
     The dense layer always computes in float32, so the logits and softmax stay
@@ -178,7 +183,11 @@ def auxiliary_head(
     if style == "conv":
         kernel = (x.shape[1], x.shape[2])
         x = conv_bn(
-            x, 768, kernel, padding="valid", name=f"{name}_conv2d_2a_5x5",
+            x,
+            768,
+            kernel,
+            padding="valid",
+            name=f"{name}_conv2d_2a_5x5",
             depth_multiplier=depth_multiplier,
         )
         x = layers.Flatten(name=f"{name}_flatten")(x)
@@ -188,9 +197,7 @@ def auxiliary_head(
         x = layers.Dropout(0.7, name=f"{name}_dropout")(x)
     else:
         raise ValueError(f"Unknown auxiliary head style. Received: style={style!r}")
-    return layers.Dense(
-        classes, activation=classifier_activation, dtype="float32", name=name
-    )(x)
+    return layers.Dense(classes, activation=classifier_activation, dtype="float32", name=name)(x)
 
 
 def kernel_tag(kernel):

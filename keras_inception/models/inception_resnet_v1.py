@@ -91,7 +91,9 @@ def backbone(x, conv, variant, residual_scale):
     variants={
         "released": {},
         "paper": dict(
-            num_params=22_769_848, num_params_aux=26_113_824, macs=6.23,
+            num_params=22_769_848,
+            num_params_aux=26_113_824,
+            macs=6.23,
             endpoints={
                 "P1": "conv2d_2b_3x3",
                 "P2": "conv2d_4a_3x3",
@@ -160,10 +162,20 @@ def InceptionResNetV1(
         A ``keras.Model``.
     """
     return base.build_model(
-        InceptionResNetV1.spec, backbone, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation, name=name,
-        aux_logits=aux_logits, dropout_rate=dropout_rate,
-        include_preprocessing=include_preprocessing, depth_multiplier=depth_multiplier,
-        variant=variant, residual_scale=inception_resnet.stage_scales(residual_scale),
+        InceptionResNetV1.spec,
+        backbone,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        aux_logits=aux_logits,
+        dropout_rate=dropout_rate,
+        include_preprocessing=include_preprocessing,
+        depth_multiplier=depth_multiplier,
+        variant=variant,
+        residual_scale=inception_resnet.stage_scales(residual_scale),
     )

@@ -128,7 +128,10 @@ def backbone(x, conv, variant, residual_scale):
     variants={
         "released": {},
         "paper": dict(
-            final_grid=(8, 2144), num_params=32_450_360, num_params_aux=35_827_104, macs=9.28,
+            final_grid=(8, 2144),
+            num_params=32_450_360,
+            num_params_aux=35_827_104,
+            macs=9.28,
             endpoints={
                 "P1": "conv2d_2b_3x3",
                 "P2": "mixed_4a",
@@ -200,10 +203,20 @@ def InceptionResNetV2(
         A ``keras.Model``.
     """
     return base.build_model(
-        InceptionResNetV2.spec, backbone, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation, name=name,
-        aux_logits=aux_logits, dropout_rate=dropout_rate,
-        include_preprocessing=include_preprocessing, depth_multiplier=depth_multiplier,
-        variant=variant, residual_scale=inception_resnet.stage_scales(residual_scale),
+        InceptionResNetV2.spec,
+        backbone,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        aux_logits=aux_logits,
+        dropout_rate=dropout_rate,
+        include_preprocessing=include_preprocessing,
+        depth_multiplier=depth_multiplier,
+        variant=variant,
+        residual_scale=inception_resnet.stage_scales(residual_scale),
     )

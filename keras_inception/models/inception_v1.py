@@ -57,12 +57,12 @@ def inception_module(x, conv, filters, wide_kernel, *, name):
     b1 = conv(b1, n3x3, 3, name=f"{name}_branch_1_conv2d_0b_3x3")
     b2 = conv(x, n5x5_reduce, 1, name=f"{name}_branch_2_conv2d_0a_1x1")
     b2 = conv(
-        b2, n5x5, wide_kernel,
+        b2,
+        n5x5,
+        wide_kernel,
         name=f"{name}_branch_2_conv2d_0b_{blocks.kernel_tag(wide_kernel)}",
     )
-    b3 = blocks.max_pool(
-        x, 3, strides=1, padding="same", name=f"{name}_branch_3_maxpool_0a_3x3"
-    )
+    b3 = blocks.max_pool(x, 3, strides=1, padding="same", name=f"{name}_branch_3_maxpool_0a_3x3")
     b3 = conv(b3, pool_proj, 1, name=f"{name}_branch_3_conv2d_0b_1x1")
     return blocks.concat([b0, b1, b2, b3], name=name)
 
@@ -188,11 +188,20 @@ def InceptionV1(
         A ``keras.Model``.
     """
     return base.build_model(
-        InceptionV1.spec, backbone, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation, name=name,
-        aux_logits=aux_logits, dropout_rate=dropout_rate,
-        include_preprocessing=include_preprocessing, depth_multiplier=depth_multiplier,
+        InceptionV1.spec,
+        backbone,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        aux_logits=aux_logits,
+        dropout_rate=dropout_rate,
+        include_preprocessing=include_preprocessing,
+        depth_multiplier=depth_multiplier,
         variant=variant,
     )
 

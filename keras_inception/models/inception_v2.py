@@ -57,9 +57,7 @@ def inception_module(x, conv, filters, *, name):
     b2 = conv(b2, double, 3, name=f"{name}_branch_2_conv2d_0b_3x3")
     b2 = conv(b2, double, 3, name=f"{name}_branch_2_conv2d_0c_3x3")
     pool_layer = blocks.avg_pool if pool == "avg" else blocks.max_pool
-    b3 = pool_layer(
-        x, 3, strides=1, padding="same", name=f"{name}_branch_3_{pool}pool_0a_3x3"
-    )
+    b3 = pool_layer(x, 3, strides=1, padding="same", name=f"{name}_branch_3_{pool}pool_0a_3x3")
     b3 = conv(b3, pool_proj, 1, name=f"{name}_branch_3_conv2d_0b_1x1")
     return blocks.concat([b0, b1, b2, b3], name=name)
 
@@ -82,8 +80,13 @@ def stem(x, conv, multiplier):
     # has more channels than the pointwise output: 8 unless the net is thinned.
     channel_multiplier = min(blocks.scaled_depth(64, multiplier) // 3, 8)
     x = blocks.separable_conv_bn(
-        x, 64, 7, strides=2, channel_multiplier=channel_multiplier,
-        depth_multiplier=multiplier, name="conv2d_1a_7x7",
+        x,
+        64,
+        7,
+        strides=2,
+        channel_multiplier=channel_multiplier,
+        depth_multiplier=multiplier,
+        name="conv2d_1a_7x7",
     )  # 112x112x64
     x = blocks.max_pool(x, 3, strides=2, padding="same", name="maxpool_2a_3x3")  # 56x56x64
     x = conv(x, 64, 1, name="conv2d_2b_1x1")  # 56x56x64
@@ -202,10 +205,20 @@ def InceptionV2(
         A ``keras.Model``.
     """
     return base.build_model(
-        InceptionV2.spec, backbone, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation, name=name,
-        aux_logits=aux_logits, dropout_rate=dropout_rate,
-        include_preprocessing=include_preprocessing, depth_multiplier=depth_multiplier,
-        variant=variant, multiplier=depth_multiplier,
+        InceptionV2.spec,
+        backbone,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        aux_logits=aux_logits,
+        dropout_rate=dropout_rate,
+        include_preprocessing=include_preprocessing,
+        depth_multiplier=depth_multiplier,
+        variant=variant,
+        multiplier=depth_multiplier,
     )

@@ -56,7 +56,11 @@ MODULES_35 = {
 MODULES_17 = {
     "released": {"mixed_6b": 128, "mixed_6c": 160, "mixed_6d": 160, "mixed_6e": 192},
     "paper": {
-        "mixed_6b": 128, "mixed_6c": 160, "mixed_6d": 160, "mixed_6e": 160, "mixed_6f": 192,
+        "mixed_6b": 128,
+        "mixed_6c": 160,
+        "mixed_6d": 160,
+        "mixed_6e": 160,
+        "mixed_6f": 192,
     },
 }
 # Grid reductions as two conv branches of (filters, kernel), the last conv
@@ -102,7 +106,10 @@ def grid_reduction(x, conv, branches, *, name):
             last = i == len(branch) - 1
             step = "1a" if last else f"0{'abcdefg'[i]}"
             y = conv(
-                y, filters, kernel, strides=2 if last else 1,
+                y,
+                filters,
+                kernel,
+                strides=2 if last else 1,
                 padding="valid" if last else "same",
                 name=f"{name}_branch_{b}_conv2d_{step}_{blocks.kernel_tag(kernel)}",
             )
@@ -177,10 +184,24 @@ def backbone(x, conv, variant, input_resolution=299):
 
 # keras.applications.InceptionV3's names for the joins of the released graph.
 KERAS_APPLICATIONS_NAMES = {
-    **{f"mixed{i}": ours for i, ours in enumerate(
-        ("mixed_5b", "mixed_5c", "mixed_5d", "mixed_6a", "mixed_6b", "mixed_6c", "mixed_6d",
-         "mixed_6e", "mixed_7a", "mixed_7b", "mixed_7c")
-    )},
+    **{
+        f"mixed{i}": ours
+        for i, ours in enumerate(
+            (
+                "mixed_5b",
+                "mixed_5c",
+                "mixed_5d",
+                "mixed_6a",
+                "mixed_6b",
+                "mixed_6c",
+                "mixed_6d",
+                "mixed_6e",
+                "mixed_7a",
+                "mixed_7b",
+                "mixed_7c",
+            )
+        )
+    },
     "mixed9_0": "mixed_7b_branch_1",
     "mixed9_1": "mixed_7c_branch_1",
 }
@@ -292,12 +313,22 @@ def InceptionV3(
             f"Received: weights={weights!r}, input_resolution={input_resolution!r}"
         )
     return base.build_model(
-        InceptionV3.spec, backbone, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation, name=name,
-        aux_logits=aux_logits, dropout_rate=dropout_rate,
-        include_preprocessing=include_preprocessing, depth_multiplier=depth_multiplier,
-        variant=variant, input_resolution=input_resolution,
+        InceptionV3.spec,
+        backbone,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        aux_logits=aux_logits,
+        dropout_rate=dropout_rate,
+        include_preprocessing=include_preprocessing,
+        depth_multiplier=depth_multiplier,
+        variant=variant,
+        input_resolution=input_resolution,
     )
 
 

@@ -172,10 +172,19 @@ def InceptionV4(
         A ``keras.Model``.
     """
     return base.build_model(
-        InceptionV4.spec, backbone, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling,
-        classes=classes, classifier_activation=classifier_activation, name=name,
-        aux_logits=aux_logits, dropout_rate=dropout_rate,
-        include_preprocessing=include_preprocessing, depth_multiplier=depth_multiplier,
+        InceptionV4.spec,
+        backbone,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        name=name,
+        aux_logits=aux_logits,
+        dropout_rate=dropout_rate,
+        include_preprocessing=include_preprocessing,
+        depth_multiplier=depth_multiplier,
         variant=variant,
     )

@@ -1,9 +1,9 @@
 """Training: the papers' recipe, presets, distribution and fault-tolerant runs.
 
-    from keras_inception import training
-    config = training.resolve_config(preset="quick", overrides=["epochs=3"])
-    result = training.train(config)
-    print(result.metrics["accuracy"])
+from keras_inception import training
+config = training.resolve_config(preset="quick", overrides=["epochs=3"])
+result = training.train(config)
+print(result.metrics["accuracy"])
 """
 
 from keras_inception.training.config import PRESETS

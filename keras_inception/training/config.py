@@ -218,7 +218,9 @@ class TrainConfig:
             return None if setting == AUTO else setting
 
         derived = {
-            "split": split, "validation_split": value("validation_split"), "seed": self.seed,
+            "split": split,
+            "validation_split": value("validation_split"),
+            "seed": self.seed,
             "scale": not self.include_preprocessing,
         }
         if split == "train":
@@ -249,90 +251,152 @@ class TrainConfig:
         from keras_inception.data import config as data_config
 
         _check_type(self)
-        _require(self.model in registry.list_models(), "model", self.model,
-                 f"must be a registered network ({', '.join(registry.list_models())})")
+        _require(
+            self.model in registry.list_models(),
+            "model",
+            self.model,
+            f"must be a registered network ({', '.join(registry.list_models())})",
+        )
         spec = registry.get_spec(self.model)
         _require(bool(self.data), "data", self.data, "must name a dataset source")
         resolutions = tuple(spec.input_resolutions)
-        _require(self.input_resolution is None or self.input_resolution in resolutions,
-                 "input_resolution", self.input_resolution,
-                 f"must be None or one of {resolutions} for {self.model}" if resolutions
-                 else f"must be None: {self.model} has one stem")
+        _require(
+            self.input_resolution is None or self.input_resolution in resolutions,
+            "input_resolution",
+            self.input_resolution,
+            f"must be None or one of {resolutions} for {self.model}"
+            if resolutions
+            else f"must be None: {self.model} has one stem",
+        )
         spec = spec.at_resolution(self.input_resolution)
         if self.image_size is not None:
             _require(
-                self.image_size >= spec.min_size, "image_size", self.image_size,
+                self.image_size >= spec.min_size,
+                "image_size",
+                self.image_size,
                 f"must be at least {spec.min_size} for {self.model}",
             )
-        _require(self.depth_multiplier > 0, "depth_multiplier", self.depth_multiplier,
-                 "must be positive")
-        _require(0 <= self.dropout_rate < 1, "dropout_rate", self.dropout_rate,
-                 "must be in [0, 1)")
+        _require(
+            self.depth_multiplier > 0, "depth_multiplier", self.depth_multiplier, "must be positive"
+        )
+        _require(0 <= self.dropout_rate < 1, "dropout_rate", self.dropout_rate, "must be in [0, 1)")
         if self.bn_momentum is not None:
-            _require(0 <= self.bn_momentum < 1, "bn_momentum", self.bn_momentum,
-                     "must be in [0, 1) or None")
+            _require(
+                0 <= self.bn_momentum < 1,
+                "bn_momentum",
+                self.bn_momentum,
+                "must be in [0, 1) or None",
+            )
         for name in ("epochs", "batch_size", "reference_batch_size", "steps_per_execution"):
             _require(getattr(self, name) >= 1, name, getattr(self, name), "must be at least 1")
         if self.steps_per_epoch is not None:
-            _require(self.steps_per_epoch >= 1, "steps_per_epoch", self.steps_per_epoch,
-                     "must be at least 1 or None")
+            _require(
+                self.steps_per_epoch >= 1,
+                "steps_per_epoch",
+                self.steps_per_epoch,
+                "must be at least 1 or None",
+            )
         # The data fields follow the pipeline's rules (data.config), "auto" aside.
         data_config.check_central_fraction(self.central_fraction, also=(AUTO,))
         if self.validation_split not in (None, AUTO):
             # Stricter than the pipeline's [0, 1): a run needs a held-out set.
-            _require(0 < self.validation_split < 1, "validation_split",
-                     self.validation_split, "must be in (0, 1) or 'auto'")
+            _require(
+                0 < self.validation_split < 1,
+                "validation_split",
+                self.validation_split,
+                "must be in (0, 1) or 'auto'",
+            )
         data_config.check_augment(self.augment, also=(AUTO,))
         _require_choice(self, "optimizer", OPTIMIZERS)
         _require(self.learning_rate > 0, "learning_rate", self.learning_rate, "must be positive")
         _require(0 <= self.momentum < 1, "momentum", self.momentum, "must be in [0, 1)")
         _require(0 < self.rho < 1, "rho", self.rho, "must be in (0, 1)")
         _require(self.epsilon > 0, "epsilon", self.epsilon, "must be positive")
-        _require(0 < self.lr_decay_rate <= 1, "lr_decay_rate", self.lr_decay_rate,
-                 "must be in (0, 1]")
-        _require(self.lr_decay_epochs > 0, "lr_decay_epochs", self.lr_decay_epochs,
-                 "must be positive")
-        _require(self.warmup_epochs >= 0, "warmup_epochs", self.warmup_epochs,
-                 "must be non-negative")
+        _require(
+            0 < self.lr_decay_rate <= 1, "lr_decay_rate", self.lr_decay_rate, "must be in (0, 1]"
+        )
+        _require(
+            self.lr_decay_epochs > 0, "lr_decay_epochs", self.lr_decay_epochs, "must be positive"
+        )
+        _require(
+            self.warmup_epochs >= 0, "warmup_epochs", self.warmup_epochs, "must be non-negative"
+        )
         if self.clipnorm is not None:
             _require(self.clipnorm > 0, "clipnorm", self.clipnorm, "must be positive or None")
-        _require(0 <= self.label_smoothing < 1, "label_smoothing", self.label_smoothing,
-                 "must be in [0, 1)")
-        _require(self.weight_decay >= 0, "weight_decay", self.weight_decay,
-                 "must be non-negative")
+        _require(
+            0 <= self.label_smoothing < 1,
+            "label_smoothing",
+            self.label_smoothing,
+            "must be in [0, 1)",
+        )
+        _require(self.weight_decay >= 0, "weight_decay", self.weight_decay, "must be non-negative")
         if self.aux_loss_weight is not None:
-            _require(self.aux_loss_weight >= 0, "aux_loss_weight", self.aux_loss_weight,
-                     "must be non-negative or None")
-        _require(0 <= self.ema_momentum < 1, "ema_momentum", self.ema_momentum,
-                 "must be in [0, 1)")
-        _require(self.unfreeze_top_blocks >= 0, "unfreeze_top_blocks",
-                 self.unfreeze_top_blocks, "must be non-negative")
-        _require(self.finetune_epochs >= 0, "finetune_epochs", self.finetune_epochs,
-                 "must be non-negative")
-        _require(self.finetune_lr_scale > 0, "finetune_lr_scale", self.finetune_lr_scale,
-                 "must be positive")
+            _require(
+                self.aux_loss_weight >= 0,
+                "aux_loss_weight",
+                self.aux_loss_weight,
+                "must be non-negative or None",
+            )
+        _require(0 <= self.ema_momentum < 1, "ema_momentum", self.ema_momentum, "must be in [0, 1)")
+        _require(
+            self.unfreeze_top_blocks >= 0,
+            "unfreeze_top_blocks",
+            self.unfreeze_top_blocks,
+            "must be non-negative",
+        )
+        _require(
+            self.finetune_epochs >= 0,
+            "finetune_epochs",
+            self.finetune_epochs,
+            "must be non-negative",
+        )
+        _require(
+            self.finetune_lr_scale > 0,
+            "finetune_lr_scale",
+            self.finetune_lr_scale,
+            "must be positive",
+        )
         if self.finetune:
-            _require(not self.aux_logits, "aux_logits", self.aux_logits,
-                     "must be False when fine-tuning (the new head has no auxiliary branch)")
+            _require(
+                not self.aux_logits,
+                "aux_logits",
+                self.aux_logits,
+                "must be False when fine-tuning (the new head has no auxiliary branch)",
+            )
         else:
-            _require(self.finetune_epochs == 0, "finetune_epochs", self.finetune_epochs,
-                     "needs finetune=True")
+            _require(
+                self.finetune_epochs == 0,
+                "finetune_epochs",
+                self.finetune_epochs,
+                "needs finetune=True",
+            )
         _require_choice(self, "precision", PRECISIONS)
         _require_choice(self, "distribution", DISTRIBUTIONS)
         _require_choice(self, "loop", LOOPS)
         _require_choice(self, "tflite_mode", TFLITE_MODES)
         if self.distribution == "tpu":
-            _require(self.precision != "mixed_float16", "precision", self.precision,
-                     "is not supported on TPU; use mixed_bfloat16")
+            _require(
+                self.precision != "mixed_float16",
+                "precision",
+                self.precision,
+                "is not supported on TPU; use mixed_bfloat16",
+            )
         if self.save_freq != "epoch":
             _require(
-                isinstance(self.save_freq, int) and not isinstance(self.save_freq, bool)
+                isinstance(self.save_freq, int)
+                and not isinstance(self.save_freq, bool)
                 and self.save_freq >= 1,
-                "save_freq", self.save_freq, "must be 'epoch' or a positive step count",
+                "save_freq",
+                self.save_freq,
+                "must be 'epoch' or a positive step count",
             )
         _require(self.verbose in (0, 1, 2), "verbose", self.verbose, "must be 0, 1 or 2")
-        _require(all(isinstance(d, str) for d in self.devices), "devices", self.devices,
-                 "must be a list of device names")
+        _require(
+            all(isinstance(d, str) for d in self.devices),
+            "devices",
+            self.devices,
+            "must be a list of device names",
+        )
         if self.batch_size % num_replicas:
             raise ValueError(
                 f"The global batch_size must be divisible by the {num_replicas} "
@@ -431,16 +495,14 @@ def load_config_file(path):
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ValueError(
-            f"Config file {path!r} is not UTF-8 text (byte {error.start}). "
-            f"Received: path={path!r}"
+            f"Config file {path!r} is not UTF-8 text (byte {error.start}). Received: path={path!r}"
         ) from None
     data = _parse_json(text, path) if path.endswith(".json") else _parse_yaml(text, path)
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ValueError(
-            "A config file must hold a mapping of field names to values. "
-            f"Received: path={path!r}"
+            f"A config file must hold a mapping of field names to values. Received: path={path!r}"
         )
     _check_keys(data)
     return {key: _read_number(key, value) for key, value in data.items()}
@@ -618,15 +680,17 @@ def _check_type(config):
             ok = True
         if not ok:
             raise ValueError(
-                f"`{name}` must be of type {expected.__name__}. "
-                f"Received: {name}={_short(value)}"
+                f"`{name}` must be of type {expected.__name__}. Received: {name}={_short(value)}"
             )
         if expected is float and not math.isfinite(value):
             raise ValueError(f"`{name}` must be a finite number. Received: {name}={value!r}")
 
 
 _TYPE_WORDS = {
-    int: "an integer", float: "a number", str: "a string", bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
     tuple: "a list",
 }
 

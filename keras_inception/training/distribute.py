@@ -63,8 +63,10 @@ def get_strategy(name="auto", devices=(), tpu=""):
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "one_device":
-        device = devices[0] if devices else (
-            "/gpu:0" if tf.config.list_logical_devices("GPU") else "/cpu:0"
+        device = (
+            devices[0]
+            if devices
+            else ("/gpu:0" if tf.config.list_logical_devices("GPU") else "/cpu:0")
         )
         return tf.distribute.OneDeviceStrategy(device)
     if name == "mirrored":

@@ -31,8 +31,10 @@ def _per_example_loss(model, config):
     """``f(y, y_pred)`` -> weighted per-example loss over all heads."""
     names = recipe.output_names(model)
     losses, weights = recipe.build_losses(
-        names, label_smoothing=config.label_smoothing,
-        aux_weight=recipe.aux_loss_weight(config), reduction=None,
+        names,
+        label_smoothing=config.label_smoothing,
+        aux_weight=recipe.aux_loss_weight(config),
+        reduction=None,
     )
     if weights is None:
         return lambda y, y_pred: losses(y, y_pred)
@@ -85,9 +87,7 @@ class CustomLoop:
         with tf.GradientTape() as tape:
             y_pred = model(x, training=True)
             per_example = self.loss_fn(y, y_pred)
-            loss = tf.nn.compute_average_loss(
-                per_example, global_batch_size=self.config.batch_size
-            )
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
             scaled = optimizer.scale_loss(loss)
@@ -145,8 +145,18 @@ class CustomLoop:
         return {k: float(v) for k, v in logs.items()}
 
     def fit(
-        self, dataset, *, epochs, steps_per_epoch, initial_epoch=0, validation_data=None,
-        callbacks=(), backup_dir=None, restore=True, write_backup_files=True, verbose=1,
+        self,
+        dataset,
+        *,
+        epochs,
+        steps_per_epoch,
+        initial_epoch=0,
+        validation_data=None,
+        callbacks=(),
+        backup_dir=None,
+        restore=True,
+        write_backup_files=True,
+        verbose=1,
     ):
         """Trains from ``initial_epoch`` (or the backup's epoch) to ``epochs``.
 
@@ -173,8 +183,13 @@ class CustomLoop:
             initial_epoch = max(initial_epoch, restore_backup(self.model, backup_dir))
         history = keras.callbacks.History()
         callback_list = keras.callbacks.CallbackList(
-            [history, *callbacks], add_history=False, add_progbar=verbose != 0,
-            model=self.model, verbose=verbose, epochs=epochs, steps=steps_per_epoch,
+            [history, *callbacks],
+            add_history=False,
+            add_progbar=verbose != 0,
+            model=self.model,
+            verbose=verbose,
+            epochs=epochs,
+            steps=steps_per_epoch,
         )
         iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
         save_freq = self.config.save_freq
@@ -194,8 +209,11 @@ class CustomLoop:
                 logs = self._train_logs(totals, step)
                 callback_list.on_train_batch_end(step - 1, logs)
                 faults.point("train.batch_end")
-                if backup_dir and write_backup_files and save_freq != "epoch" and (
-                    global_step % save_freq < num_steps
+                if (
+                    backup_dir
+                    and write_backup_files
+                    and save_freq != "epoch"
+                    and (global_step % save_freq < num_steps)
                 ):
                     write_backup(self.model, backup_dir, epoch)
             logs = self._train_logs(totals, step)

@@ -238,15 +238,17 @@ def build_model(config, num_classes):
         common["input_resolution"] = config.input_resolution
     if not config.finetune:
         model = registry.get_model(
-            config.model, weights=config.weights, classes=num_classes,
-            aux_logits=config.aux_logits, dropout_rate=config.dropout_rate,
-            include_preprocessing=config.include_preprocessing, **common,
+            config.model,
+            weights=config.weights,
+            classes=num_classes,
+            aux_logits=config.aux_logits,
+            dropout_rate=config.dropout_rate,
+            include_preprocessing=config.include_preprocessing,
+            **common,
         )
         set_bn_momentum(model, config.bn_momentum)
         return model, None
-    backbone = registry.get_model(
-        config.model, include_top=False, weights=config.weights, **common
-    )
+    backbone = registry.get_model(config.model, include_top=False, weights=config.weights, **common)
     backbone.trainable = False
     inputs = keras.Input(shape=(size, size, 3), name="image")
     x = blocks.preprocessing_layer()(inputs) if config.include_preprocessing else inputs
@@ -255,8 +257,12 @@ def build_model(config, num_classes):
     # in inference mode is its `trainable=False` (see unfreeze_top_blocks).
     x = backbone(x, training=False)
     outputs = blocks.classifier_head(
-        x, include_top=True, pooling=None, classes=num_classes,
-        classifier_activation="softmax", dropout_rate=config.dropout_rate,
+        x,
+        include_top=True,
+        pooling=None,
+        classes=num_classes,
+        classifier_activation="softmax",
+        dropout_rate=config.dropout_rate,
     )
     return keras.Model(inputs, outputs, name=f"{config.model}_finetune"), backbone
 

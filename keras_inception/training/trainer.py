@@ -50,15 +50,33 @@ from keras_inception.training.loop import CustomLoop
 
 # Fields whose change makes a backup unusable (another graph or optimizer).
 _STRUCTURAL_FIELDS = (
-    "model", "data", "image_size", "input_resolution", "depth_multiplier", "aux_logits",
-    "weights", "include_preprocessing", "finetune", "unfreeze_top_blocks", "optimizer", "use_ema",
+    "model",
+    "data",
+    "image_size",
+    "input_resolution",
+    "depth_multiplier",
+    "aux_logits",
+    "weights",
+    "include_preprocessing",
+    "finetune",
+    "unfreeze_top_blocks",
+    "optimizer",
+    "use_ema",
 )
 
 
 # The run directory's files, removed when a run starts afresh.
 # summary.json first: a kill in between must not leave a "trained" summary.
-_OUTPUTS = ("summary.json", "backup", "class_names.json", "best.keras", "last.keras",
-            "history.csv", "tensorboard", "curves.png")
+_OUTPUTS = (
+    "summary.json",
+    "backup",
+    "class_names.json",
+    "best.keras",
+    "last.keras",
+    "history.csv",
+    "tensorboard",
+    "curves.png",
+)
 
 # TF-slim's evaluation crop, recorded for runs on the caller's own datasets.
 _SLIM_EVAL_CROP = 0.875
@@ -114,13 +132,18 @@ def train(config, *, datasets=None, callbacks=()):
     policy = keras.config.dtype_policy()
     keras.utils.set_random_seed(config.seed)
     chosen, reason = precision_lib.resolve(config.precision)
-    choices = {"precision": data_auto.Choice(
-        chosen, reason, "--set precision=" + "|".join(precision_lib.PRECISIONS),
-    )}
+    choices = {
+        "precision": data_auto.Choice(
+            chosen,
+            reason,
+            "--set precision=" + "|".join(precision_lib.PRECISIONS),
+        )
+    }
     keras.config.set_dtype_policy(chosen)
     try:
-        return _Run(config.replace(precision=chosen), strategy, datasets, callbacks,
-                    choices).execute()
+        return _Run(
+            config.replace(precision=chosen), strategy, datasets, callbacks, choices
+        ).execute()
     finally:
         keras.config.set_dtype_policy(policy)
 
@@ -139,8 +162,8 @@ class _Run:
         self.strategy = strategy
         self.multi_worker = distribute.is_multi_worker(strategy)
         self.chief = distribute.is_chief(strategy)
-        self.loop = config.loop if config.loop != "auto" else (
-            "custom" if self.multi_worker else "fit"
+        self.loop = (
+            config.loop if config.loop != "auto" else ("custom" if self.multi_worker else "fit")
         )
         if self.multi_worker and self.loop == "fit":
             raise ValueError(
@@ -159,9 +182,17 @@ class _Run:
             )
         self.paths = {
             name: os.path.join(self.run_dir, name)
-            for name in ("config.json", "class_names.json", "backup", "best.keras",
-                         "last.keras", "history.csv", "tensorboard", "curves.png",
-                         "summary.json")
+            for name in (
+                "config.json",
+                "class_names.json",
+                "backup",
+                "best.keras",
+                "last.keras",
+                "history.csv",
+                "tensorboard",
+                "curves.png",
+                "summary.json",
+            )
         }
         self.datasets = datasets
         # Settings chosen for the user ("auto"): {name: data_auto.Choice}.
@@ -196,16 +227,29 @@ class _Run:
                 if phase == "finetune":
                     recipe.unfreeze_top_blocks(backbone, self.config.unfreeze_top_blocks)
                 recipe.compile_model(
-                    model, self.config, num_classes=num_classes, steps_per_epoch=steps,
-                    num_replicas=self.strategy.num_replicas_in_sync, lr_scale=lr_scale,
+                    model,
+                    self.config,
+                    num_classes=num_classes,
+                    steps_per_epoch=steps,
+                    num_replicas=self.strategy.num_replicas_in_sync,
+                    lr_scale=lr_scale,
                 )
             done = os.path.join(self.paths["backup"], _done_file(phase))
             if os.path.exists(done):
                 _load_arrays(model, done)
                 continue
-            started.append(self._fit_phase(
-                model, phase, train_ds, val_ds, steps, end_epoch, num_classes, meter,
-            ))
+            started.append(
+                self._fit_phase(
+                    model,
+                    phase,
+                    train_ds,
+                    val_ds,
+                    steps,
+                    end_epoch,
+                    num_classes,
+                    meter,
+                )
+            )
             if self.chief and phase != self._phases()[-1][0]:
                 _save_arrays(model, done)
             faults.point("train.phase_done")
@@ -213,7 +257,13 @@ class _Run:
         metrics = self._evaluate(model, val_ds, num_classes)
         faults.point("train.evaluated")
         return self._finish(
-            model, metrics, class_names, counts, started[0], self.resuming, meter,
+            model,
+            metrics,
+            class_names,
+            counts,
+            started[0],
+            self.resuming,
+            meter,
             time.time() - start,
         )
 
@@ -221,10 +271,13 @@ class _Run:
         """``[(name, end_epoch, lr_scale)]``: training, then optional unfrozen fine-tuning."""
         phases = [("train", self.config.epochs, 1.0)]
         if self.config.finetune and self.config.unfreeze_top_blocks and self.config.finetune_epochs:
-            phases.append((
-                "finetune", self.config.epochs + self.config.finetune_epochs,
-                self.config.finetune_lr_scale,
-            ))
+            phases.append(
+                (
+                    "finetune",
+                    self.config.epochs + self.config.finetune_epochs,
+                    self.config.finetune_lr_scale,
+                )
+            )
         return phases
 
     def _prepare_run_dir(self):
@@ -236,10 +289,15 @@ class _Run:
         """
         backup = self.paths["backup"]
         summary = checkpoints.read_json(self.paths["summary.json"]) if self.config.resume else None
-        self.trained = summary if (
-            isinstance(summary, dict) and summary.get("state") == "trained"
-            and summary.get("epochs") == self._phases()[-1][1]
-        ) else None
+        self.trained = (
+            summary
+            if (
+                isinstance(summary, dict)
+                and summary.get("state") == "trained"
+                and summary.get("epochs") == self._phases()[-1][1]
+            )
+            else None
+        )
         resuming = self.config.resume and (self.trained is not None or _has_backup(backup))
         if resuming:
             previous = checkpoints.read_json(self.paths["config.json"]) or {}
@@ -250,7 +308,8 @@ class _Run:
                     image_size=previous.get("image_size", self.config.image_size),
                 )
             changed = [
-                f for f in _STRUCTURAL_FIELDS
+                f
+                for f in _STRUCTURAL_FIELDS
                 if f in previous and previous[f] != self.config.to_dict()[f]
             ]
             if changed:
@@ -291,15 +350,18 @@ class _Run:
             counts = {"train": steps * config.batch_size, "validation": None, "steps": steps}
             if config.central_fraction in (None, config_lib.AUTO):
                 self.choices["central_fraction"] = data_auto.Choice(
-                    _SLIM_EVAL_CROP, "datasets given by the caller: TF-slim's crop recorded "
-                    "for the export", "--set central_fraction=F",
+                    _SLIM_EVAL_CROP,
+                    "datasets given by the caller: TF-slim's crop recorded for the export",
+                    "--set central_fraction=F",
                 )
             self._record_choices()
             return train_ds, val_ds, list(class_names), counts
         self._choose_from_data()
         config = self.config
         common = dict(
-            min_size=registry.get_spec(config.model).at_resolution(config.input_resolution).min_size,
+            min_size=registry.get_spec(config.model)
+            .at_resolution(config.input_resolution)
+            .min_size,
             skipped_log_dir=self.run_dir if self.chief else None,
         )
         train_ds, train_info = data.build_dataset(config.data_config("train", **common))
@@ -308,13 +370,16 @@ class _Run:
         )
         self.skipped = {"count": train_info.num_skipped, "log": train_info.skipped_log}
         counts = {
-            "train": train_info.num_examples, "validation": val_info.num_examples,
+            "train": train_info.num_examples,
+            "validation": val_info.num_examples,
             "steps": train_info.steps_per_epoch,
         }
         if config.steps_per_epoch is None:
             steps = data_auto.choose_steps(
-                train_info.steps_per_epoch, epochs=self._phases()[-1][1],
-                batch_size=config.batch_size, num_examples=train_info.num_examples,
+                train_info.steps_per_epoch,
+                epochs=self._phases()[-1][1],
+                batch_size=config.batch_size,
+                num_examples=train_info.num_examples,
             )
             if steps is not None:
                 self.choices["steps_per_epoch"] = steps
@@ -353,12 +418,14 @@ class _Run:
     def _choose_from_data(self):
         """Resolves the ``"auto"`` data settings from a profile of ``config.data``."""
         wanted = [
-            name for name in ("augment", "central_fraction", "validation_split")
+            name
+            for name in ("augment", "central_fraction", "validation_split")
             if getattr(self.config, name) in (None, config_lib.AUTO)
         ]
         if wanted or self.stem_open:
             self.profile = data_auto.profile_source(
-                self.config.data, seed=self.config.seed,
+                self.config.data,
+                seed=self.config.seed,
                 skipped_log_dir=self.run_dir if self.chief else None,
             )
         if self.stem_open:
@@ -396,16 +463,21 @@ class _Run:
             return []
         callbacks = [distribute.SyncReplicaVariables(self.strategy)]
         if self.loop == "fit":
-            callbacks.append(checkpoints.BackupCallback(
-                os.path.join(self.paths["backup"], phase), save_freq=self.config.save_freq,
-            ))
+            callbacks.append(
+                checkpoints.BackupCallback(
+                    os.path.join(self.paths["backup"], phase),
+                    save_freq=self.config.save_freq,
+                )
+            )
             if self.config.use_ema:
                 callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
         # history.csv last: it commits the epoch (see checkpoints.restore_backup).
         callbacks += [
             checkpoints.CheckpointCallback(
-                self.paths["best.keras"], "best_keras",
-                monitor=recipe.metric_key(model, "accuracy", True), best=first_epoch_best,
+                self.paths["best.keras"],
+                "best_keras",
+                monitor=recipe.metric_key(model, "accuracy", True),
+                best=first_epoch_best,
             ),
             checkpoints.CheckpointCallback(self.paths["last.keras"], "last_keras"),
             keras.callbacks.TensorBoard(self.paths["tensorboard"], write_graph=False),
@@ -429,15 +501,26 @@ class _Run:
         if self.loop == "custom":
             self.custom_loop = CustomLoop(model, self.config, self.strategy, num_classes)
             history, first = self.custom_loop.fit(
-                train_ds, epochs=end_epoch, initial_epoch=initial_epoch, steps_per_epoch=steps,
-                validation_data=val_ds, callbacks=callbacks, backup_dir=backup_dir,
-                restore=False, write_backup_files=self.chief,
+                train_ds,
+                epochs=end_epoch,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps,
+                validation_data=val_ds,
+                callbacks=callbacks,
+                backup_dir=backup_dir,
+                restore=False,
+                write_backup_files=self.chief,
                 verbose=self.config.verbose if self.chief else 0,
             )
         else:
             history = model.fit(
-                train_ds, epochs=end_epoch, initial_epoch=initial_epoch, steps_per_epoch=steps,
-                validation_data=val_ds, callbacks=callbacks, verbose=self.config.verbose,
+                train_ds,
+                epochs=end_epoch,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps,
+                validation_data=val_ds,
+                callbacks=callbacks,
+                verbose=self.config.verbose,
                 shuffle=False,
             )
             first = history.epoch[0] if history.epoch else end_epoch
@@ -502,8 +585,13 @@ class _Run:
             faults.point("train.trained")
             self._complete(summary, class_names, history)
         return TrainResult(
-            run_dir=self.run_dir, metrics=metrics, best=best, history=history,
-            initial_epoch=initial_epoch, class_names=list(class_names), summary=summary,
+            run_dir=self.run_dir,
+            metrics=metrics,
+            best=best,
+            history=history,
+            initial_epoch=initial_epoch,
+            class_names=list(class_names),
+            summary=summary,
             model=model,
         )
 
@@ -515,17 +603,24 @@ class _Run:
         if self.chief:
             self._complete(summary, class_names, history)
         return TrainResult(
-            run_dir=self.run_dir, metrics=summary["validation"], best=summary["best"],
-            history=history, initial_epoch=summary["initial_epoch"],
-            class_names=class_names, summary=summary,
+            run_dir=self.run_dir,
+            metrics=summary["validation"],
+            best=summary["best"],
+            history=history,
+            initial_epoch=summary["initial_epoch"],
+            class_names=class_names,
+            summary=summary,
             model=keras.saving.load_model(self.paths["last.keras"], compile=False),
         )
 
     def _complete(self, summary, class_names, history):
         """Curves, backup removal, exports, the final summary: idempotent, redone after a kill."""
         if history:
-            plots.plot_history(history, self.paths["curves.png"],
-                               title=f"{self.config.model} on {self.config.data}")
+            plots.plot_history(
+                history,
+                self.paths["curves.png"],
+                title=f"{self.config.model} on {self.config.data}",
+            )
             faults.point("train.curves_written")
         faults.point("train.before_backup_removal")
         _remove(self.paths["backup"])
@@ -555,13 +650,17 @@ class _Run:
             saved_model = os.path.join(model_dir, str(version))
         else:
             saved_model = export.export_saved_model(
-                self.run_dir, base_dir=self.config.export_dir, model_name=name,
-                version=version, class_names=class_names,
+                self.run_dir,
+                base_dir=self.config.export_dir,
+                model_name=name,
+                version=version,
+                class_names=class_names,
             )
         faults.point("train.saved_model_exported")
         # The run's own images calibrate int8 and check the parity of every mode.
         tflite = export.export_tflite(
-            self.run_dir, os.path.join(self.config.export_dir, f"{name}.tflite"),
+            self.run_dir,
+            os.path.join(self.config.export_dir, f"{name}.tflite"),
             mode=self.config.tflite_mode,
             calibration_data=self.config.data if self.datasets is None else None,
             class_names=class_names,
@@ -592,8 +691,10 @@ def format_summary(summary, run_dir):
         f" validation  top-1 {100 * val['accuracy']:.2f} %{top5}  loss {val['loss']:.4f}",
     ]
     if best:
-        rows.append(f" best        top-1 {100 * best['accuracy']:.2f} % at epoch {best['epoch']}"
-                    " (best.keras)")
+        rows.append(
+            f" best        top-1 {100 * best['accuracy']:.2f} % at epoch {best['epoch']}"
+            " (best.keras)"
+        )
     skipped = summary.get("skipped") or {}
     rows.append(
         f" skipped     {skipped.get('count', 0)} file(s)"

@@ -98,7 +98,8 @@ def check_record_fits(record, *, weights, variant, include_top, classes):
     if include_top and classes not in allowed:
         keep = (
             f" (or {record.classes} to keep TF-slim's background class 0)"
-            if record.label_offset else ""
+            if record.label_offset
+            else ""
         )
         raise ValueError(
             f"If using `weights={weights!r}` with `include_top=True`, `classes` "
@@ -121,7 +122,8 @@ def record_weights(record, model=None, *, include_top=True):
     if not record.is_slim:
         return keras_applications.convert(download.fetch(file), model)
     converted = download.cache_path(
-        download.CACHE_SUBDIR, "keras_inception",
+        download.CACHE_SUBDIR,
+        "keras_inception",
         f"{record.model}_{record.tag}.v{_CONVERSION_VERSION}.weights.h5",
     )
     if os.path.exists(converted):

@@ -180,7 +180,9 @@ def _download(file):
     temporary = files.temporary_name(target)
     try:
         keras.utils.get_file(
-            os.path.basename(temporary), origin=file.url, cache_subdir=CACHE_SUBDIR,
+            os.path.basename(temporary),
+            origin=file.url,
+            cache_subdir=CACHE_SUBDIR,
             cache_dir=home,
         )
         if file.file_hash:
@@ -210,7 +212,8 @@ def _candidates(file):
 def _missing_message(file, reason):
     directory = os.environ.get(WEIGHTS_DIR_ENV)
     where = (
-        f"${WEIGHTS_DIR_ENV} ({directory})" if directory
+        f"${WEIGHTS_DIR_ENV} ({directory})"
+        if directory
         else f"a directory named by ${WEIGHTS_DIR_ENV}"
     )
     return (
@@ -257,4 +260,3 @@ def _pins():
             "the sha256 of archives without a published checksum is pinned again on next use."
         )
     return pins
-

@@ -38,8 +38,16 @@ CHECKSUM_SUFFIX = ".sha256"
 _CHUNK = 1 << 20
 # What parsers (h5py, tarfile, gzip/bz2/lzma, json) raise on a truncated or corrupt file.
 _BROKEN_FILE_ERRORS = (
-    OSError, EOFError, KeyError, IndexError, TypeError, RuntimeError, UnicodeError,
-    tarfile.TarError, zlib.error, lzma.LZMAError,
+    OSError,
+    EOFError,
+    KeyError,
+    IndexError,
+    TypeError,
+    RuntimeError,
+    UnicodeError,
+    tarfile.TarError,
+    zlib.error,
+    lzma.LZMAError,
 )
 
 

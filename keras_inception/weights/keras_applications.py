@@ -97,7 +97,10 @@ def convert(path, model):
     if store.PREDICTIONS in layers:
         classes = int(layers[store.PREDICTIONS]["kernel"].shape[-1])
     return store.NamedWeights(
-        layers, classes=classes, source=str(path), origin=origin,
+        layers,
+        classes=classes,
+        source=str(path),
+        origin=origin,
     )
 
 
@@ -176,8 +179,7 @@ def _read_keras3(group, path):
         arrays = [_array(variables[str(i)], path) for i in range(len(variables))]
         numbered.setdefault(match["cls"], []).append((int(match["n"] or 0), key, arrays))
     return {
-        cls: [(key, arrays) for _, key, arrays in sorted(items)]
-        for cls, items in numbered.items()
+        cls: [(key, arrays) for _, key, arrays in sorted(items)] for cls, items in numbered.items()
     }
 
 

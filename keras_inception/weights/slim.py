@@ -107,12 +107,16 @@ def _resnet_renames(blocks):
 
 SLIM_NAMES = {
     "inception_v1": SlimNames(
-        "InceptionV1", "Logits/Conv2d_0c_1x1", conv_logits=True,
+        "InceptionV1",
+        "Logits/Conv2d_0c_1x1",
+        conv_logits=True,
         renames=(("Mixed_5b/Branch_2/Conv2d_0a_3x3", "Mixed_5b/Branch_2/Conv2d_0b_3x3"),),
     ),
     "inception_v2": SlimNames("InceptionV2", "Logits/Conv2d_1c_1x1", conv_logits=True),
     "inception_v3": SlimNames(
-        "InceptionV3", "Logits/Conv2d_1c_1x1", aux_logits="AuxLogits/Conv2d_2b_1x1",
+        "InceptionV3",
+        "Logits/Conv2d_1c_1x1",
+        aux_logits="AuxLogits/Conv2d_2b_1x1",
         conv_logits=True,
         renames=(
             ("Mixed_5c/Branch_1/Conv2d_0b_1x1", "Mixed_5c/Branch_1/Conv2d_0a_1x1"),
@@ -123,14 +127,14 @@ SLIM_NAMES = {
         ),
     ),
     "inception_v4": SlimNames(
-        "InceptionV4", "Logits/Logits", aux_logits="AuxLogits/Aux_logits",
+        "InceptionV4",
+        "Logits/Logits",
+        aux_logits="AuxLogits/Aux_logits",
         renames=(("AuxLogits/Conv2d_2a", "AuxLogits/Conv2d_2a_5x5"),),
     ),
     # facenet's scopes (no ImageNet checkpoint exists; facenet's embedding
     # layer ``Bottleneck`` has no counterpart: pass ``exclude="Bottleneck"``).
-    "inception_resnet_v1": SlimNames(
-        "InceptionResnetV1", "Logits", renames=_resnet_renames(6)
-    ),
+    "inception_resnet_v1": SlimNames("InceptionResnetV1", "Logits", renames=_resnet_renames(6)),
     "inception_resnet_v2": SlimNames(
         "InceptionResnetV2", "Logits/Logits", renames=_resnet_renames(10)
     ),
@@ -249,12 +253,16 @@ def convert(checkpoint, model_name, *, label_offset=None, exclude=None):
     classes = _classes(layers)
     if label_offset is None:
         label_offset = 1 if classes == SLIM_IMAGENET_CLASSES else 0
-    heads = tuple(sorted(
-        unit for unit in layers if _is_classifier(unit) and unit != store.PREDICTIONS
-    ))
+    heads = tuple(
+        sorted(unit for unit in layers if _is_classifier(unit) and unit != store.PREDICTIONS)
+    )
     return store.NamedWeights(
-        layers, classes=classes, label_offset=label_offset, heads=heads,
-        source=str(checkpoint), origin=origin,
+        layers,
+        classes=classes,
+        label_offset=label_offset,
+        heads=heads,
+        source=str(checkpoint),
+        origin=origin,
         source_names=lambda layer, variable: variable_name(layer, variable, model_name),
     )
 
@@ -288,7 +296,9 @@ def save_checkpoint(model, prefix, model_name, *, background_class=False):
             tensors[variable_name(layer.name, variable.name, model_name)] = value
     os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
     tf.raw_ops.SaveV2(
-        prefix=prefix, tensor_names=list(tensors), shape_and_slices=[""] * len(tensors),
+        prefix=prefix,
+        tensor_names=list(tensors),
+        shape_and_slices=[""] * len(tensors),
         tensors=list(tensors.values()),
     )
     return prefix
@@ -366,8 +376,11 @@ def extract_checkpoint(archive, directory, *, limit=None):
                 if problem or count > _MAX_MEMBERS:
                     raise ValueError(
                         f"Refusing archive {archive!r}: "
-                        + (f"member {member.name!r} {problem}." if problem
-                           else f"more than {_MAX_MEMBERS} members.")
+                        + (
+                            f"member {member.name!r} {problem}."
+                            if problem
+                            else f"more than {_MAX_MEMBERS} members."
+                        )
                     )
                 name = os.path.basename(member.name)
                 if not (member.isfile() and _CHECKPOINT_FILE.search(name)):
@@ -379,9 +392,10 @@ def extract_checkpoint(archive, directory, *, limit=None):
                 extracted.add(name)
                 target = os.path.join(directory, name)
                 flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-                with tar.extractfile(member) as src, os.fdopen(
-                    os.open(target, flags, 0o600), "wb"
-                ) as dst:
+                with (
+                    tar.extractfile(member) as src,
+                    os.fdopen(os.open(target, flags, 0o600), "wb") as dst,
+                ):
                     while chunk := src.read(_READ_CHUNK):
                         dst.write(chunk)
         # Read to the end, so that the decompressor checks the stream's CRC.
@@ -423,9 +437,7 @@ class _BoundedReader:
     def __init__(self, path, budget):
         with open(path, "rb") as f:
             head = f.read(6)
-        opener = next(
-            (op for magic, op in _DECOMPRESSORS.items() if head.startswith(magic)), open
-        )
+        opener = next((op for magic, op in _DECOMPRESSORS.items() if head.startswith(magic)), open)
         self._file = opener(path, "rb")
         self._budget = budget
 
@@ -466,7 +478,7 @@ def _slim_path(unit, names):
     parts, rest = [], unit
     while match := _CONTAINER.match(rest):
         parts.append(_slim_case(match.group(1)))
-        rest = rest[match.end():]
+        rest = rest[match.end() :]
     if rest:
         parts.append(rest[:1].upper() + rest[1:])
     return _rename("/".join(parts), names.renames, to_slim=True)
@@ -500,7 +512,7 @@ def _rename(path, renames, *, to_slim):
         pattern = re.escape(source).replace(r"\{n\}", r"(?P<n>\d+)") + r"(?=/|$)"
         match = re.match(pattern, path)
         if match:
-            return target.format(**match.groupdict()) + path[match.end():]
+            return target.format(**match.groupdict()) + path[match.end() :]
     return path
 
 
@@ -509,7 +521,7 @@ def _parse(key, names):
     prefix = f"{names.scope}/"
     if not key.startswith(prefix):
         return None
-    rest = key[len(prefix):]
+    rest = key[len(prefix) :]
     for variable, suffix in VARIABLES.items():
         if rest.endswith(f"/{suffix}"):
             return rest[: -len(suffix) - 1], variable
@@ -524,7 +536,8 @@ def _classes(layers):
 def _single_checkpoint(directory):
     prefixes = {
         os.path.join(directory, name[: -len(".index")])
-        for name in os.listdir(directory) if name.endswith(".index")
+        for name in os.listdir(directory)
+        if name.endswith(".index")
     } | {
         os.path.join(directory, name)
         for name in os.listdir(directory)

@@ -67,8 +67,11 @@ class NamedWeights:
         }
         classes = layers[PREDICTIONS]["kernel"].shape[-1] if PREDICTIONS in layers else None
         return cls(
-            layers, classes=classes, label_offset=label_offset,
-            heads=auxiliary_heads(model), source=source or model.name,
+            layers,
+            classes=classes,
+            label_offset=label_offset,
+            heads=auxiliary_heads(model),
+            source=source or model.name,
         )
 
     def save(self, path):
@@ -243,11 +246,11 @@ def apply(model, weights):
             if name not in {v.name for v in layer.weights}
         )
     dropped = sorted(
-        name for name in weights.layers
-        if name not in present and in_heads(name, source_top)
+        name for name in weights.layers if name not in present and in_heads(name, source_top)
     )
     unexpected.extend(
-        _source_name(weights, name) for name in weights.layers
+        _source_name(weights, name)
+        for name in weights.layers
         if name not in present and not in_heads(name, source_top)
     )
     problems = [
@@ -281,7 +284,7 @@ def _fit_classes(value, shape, weights, layer_name):
     if have == want:
         return value
     if weights.label_offset and have - weights.label_offset == want:
-        return value[..., weights.label_offset:]
+        return value[..., weights.label_offset :]
     real = have - weights.label_offset
     options = f"{have}"
     if weights.label_offset:
