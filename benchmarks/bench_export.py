@@ -32,7 +32,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -42,6 +41,7 @@ from PIL import Image  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import goals  # noqa: E402
+import timing  # noqa: E402
 
 import keras_inception  # noqa: E402
 from keras_inception import atomic  # noqa: E402
@@ -68,36 +68,15 @@ def parse_args(argv=None):
         default=[1, 8],
         help="batch sizes of the Keras and SavedModel forms (default 1 8); LiteRT runs at batch 1",
     )
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per form (default 5)")
-    parser.add_argument(
-        "--seconds",
-        type=float,
-        default=2.0,
-        help="length of one timed round in seconds (default 2)",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=os.cpu_count(),
-        help="LiteRT interpreter threads (default: all cores, as TensorFlow uses)",
-    )
-    parser.add_argument(
-        "--calibration-images", type=int, default=100, help="int8 calibration images (default 100)"
+    timing.add_timing_arguments(
+        parser,
+        calibration_images=100,
+        threads_help="LiteRT interpreter threads (default: all cores, as TensorFlow uses)",
     )
     parser.add_argument(
         "--workdir", default=None, help="where to write the exports (default: a temp dir)"
     )
-    parser.add_argument("--out", default=None, help="write the results as JSON here")
     return parser.parse_args(argv)
-
-
-def images_per_second(run, batch, seconds):
-    """Images per second of ``run`` (one call = one batch) over one round of about ``seconds``."""
-    calls, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds or calls < 3:
-        run()
-        calls += 1
-    return calls * batch / elapsed
 
 
 def build_forms(args, workdir):
@@ -186,7 +165,7 @@ def main(argv=None):
         rounds = {key: [] for key in forms}
         for _ in range(args.rounds):
             for (name, batch), (run, _) in forms.items():
-                rounds[(name, batch)].append(images_per_second(run, batch, args.seconds))
+                rounds[(name, batch)].append(timing.images_per_second(run, args.seconds, batch))
 
     speeds = {key: statistics.median(values) for key, values in rounds.items()}
     rows = [

@@ -27,8 +27,8 @@ import argparse
 import collections
 import os
 import statistics
+import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -36,6 +36,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 from ai_edge_litert.interpreter import OpResolverType  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import timing  # noqa: E402
 
 import keras_inception  # noqa: E402
 from keras_inception import atomic  # noqa: E402
@@ -47,23 +50,11 @@ from keras_inception import hostinfo  # noqa: E402
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=299, help="input size in pixels (default 299)")
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per form (default 5)")
-    parser.add_argument(
-        "--seconds",
-        type=float,
-        default=2.0,
-        help="length of one timed round in seconds (default 2)",
+    timing.add_timing_arguments(
+        parser,
+        calibration_images=50,
+        threads_help="interpreter threads of the main rows (default: all cores)",
     )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=os.cpu_count(),
-        help="interpreter threads of the main rows (default: all cores)",
-    )
-    parser.add_argument(
-        "--calibration-images", type=int, default=50, help="int8 calibration images (default 50)"
-    )
-    parser.add_argument("--out", default=None, help="write the results as JSON here")
     return parser.parse_args(argv)
 
 
@@ -119,14 +110,6 @@ def interpreter_run(path, threads, xnnpack=True):
     return run, ops["DELEGATE"]
 
 
-def images_per_second(run, seconds):
-    calls, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds or calls < 3:
-        run()
-        calls += 1
-    return calls / elapsed
-
-
 def main(argv=None):
     args = parse_args(argv)
     print(hostinfo.describe())
@@ -177,7 +160,7 @@ def main(argv=None):
         rounds = {key: [] for key in rows}
         for _ in range(args.rounds):
             for key, (run, _) in rows.items():
-                rounds[key].append(images_per_second(run, args.seconds))
+                rounds[key].append(timing.images_per_second(run, args.seconds))
 
     base = statistics.median(rounds[("dynamic", args.threads, True)])
     results = []

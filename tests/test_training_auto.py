@@ -418,3 +418,15 @@ def test_finetune_preset_runs_from_imagenet_weights_in_the_weights_dir(tmp_path,
     # BatchNormalization stayed in inference mode: its statistics are the file's.
     for after, before in zip(moving(result.model), moving(source)):
         np.testing.assert_array_equal(after, before)
+
+
+def test_colour_moves_into_the_step_only_with_an_accelerator_and_colour_to_move():
+    from keras_inception.data import auto as data_auto
+
+    on_gpu = data_auto.choose_color_in_model("inception", ["/device:GPU:0"])
+    assert on_gpu.value is True and "--set color_in_model=false" == on_gpu.override
+    assert "'full'" in on_gpu.reason
+    on_cpu = data_auto.choose_color_in_model("fast", [])
+    assert on_cpu.value is False and "'fast'" in on_cpu.reason
+    for recipe_without_colour in ("mild", "light", "none"):
+        assert data_auto.choose_color_in_model(recipe_without_colour, ["/device:TPU:0"]) is None

@@ -346,3 +346,51 @@ def test_a_kill_during_the_export_keeps_the_training(tmp_path, monkeypatch):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["state"] == "complete" and summary["exports"]["saved_model"].endswith("1")
     assert not (run_dir / "backup").exists()
+
+
+def test_the_colour_distortion_can_run_in_the_step_and_stays_out_of_the_checkpoints(
+    tmp_path, monkeypatch
+):
+    """``color_in_model``: the pipeline leaves the colour out, the step applies it."""
+    from keras_inception.data import layers as data_layers
+
+    calls = []
+    real_call = data_layers.ColorDistortion.call
+
+    def counted_call(self, inputs, training=None):
+        calls.append(bool(training))
+        return real_call(self, inputs, training=training)
+
+    monkeypatch.setattr(data_layers.ColorDistortion, "call", counted_call)
+    monkeypatch.setattr(recipe, "build_model", _tiny_model)
+    run_dir = tmp_path / "run"
+    config = _tiny_config(
+        run_dir,
+        "data=digits",
+        "augment=inception",
+        "color_in_model=true",
+        "epochs=1",
+        # The tiny stand-in network has no float32 head for a mixed policy.
+        "precision=float32",
+    )
+    result = training.train(config)
+    # Traced in the train step (training=True) and in the validation step (passes through).
+    assert True in calls
+    saved = keras.saving.load_model(run_dir / "last.keras")
+    assert not any(isinstance(layer, data_layers.ColorDistortion) for layer in saved.layers)
+    assert json.loads((run_dir / "config.json").read_text())["color_in_model"] is True
+    assert result.summary["params"] == saved.count_params()
+
+
+def test_color_in_model_wraps_the_network_keeping_its_outputs():
+    import tensorflow as tf
+
+    config = _tiny_config("unused")
+    network, _ = _tiny_model(config, 3)
+    wrapped = recipe.with_color_distortion(network, "full", seed=1)
+    assert wrapped.output_names == ["predictions"] and wrapped.name == f"{network.name}_train"
+    images = tf.random.stateless_uniform((4, 32, 32, 3), (1, 2), -1.0, 1.0)
+    np.testing.assert_allclose(wrapped(images, training=False), network(images, training=False))
+    distorted = wrapped.get_layer("color_distortion")(images, training=True)
+    assert float(tf.reduce_max(tf.abs(distorted - images))) > 0.01
+    assert float(tf.reduce_min(distorted)) >= -1.0 and float(tf.reduce_max(distorted)) <= 1.0

@@ -41,6 +41,13 @@ setting                rule
                        Presets that fix a small ``image_size`` (``quick``:
                        75 px) keep it: a low-resolution stem at its own size
                        costs about as much as the 299 network.
+``color_in_model``     On when a GPU or TPU is present and the ``augment``
+                       recipe distorts colours: the distortion then runs as
+                       batch ops in the model's step on the device, since on
+                       the host's CPU it costs about as much as the JPEG
+                       decode (docs/performance.md, "Input pipeline"). Off on
+                       a CPU-only host, where the per-image op in the
+                       pipeline costs the CPU less than the batch op.
 =====================  =====================================================
 
 Each choice carries its reason and the ``--set`` that overrides it; the
@@ -264,6 +271,38 @@ def choose_steps(steps, *, epochs, batch_size, num_examples):
         f"{epochs}-epoch run repeats them to {MIN_STEPS_PER_EPOCH} steps an epoch "
         f"({MIN_STEPS_PER_EPOCH * epochs} updates)",
         "--set steps_per_epoch=N",
+    )
+
+
+def choose_color_in_model(augment, accelerators):
+    """The ``Choice`` of ``color_in_model`` for a run, or ``None`` when ``augment`` has no colour.
+
+    Args:
+        augment: the run's augmentation recipe (a name of
+            ``preprocessing.AUGMENTATIONS``).
+        accelerators: the GPU and TPU devices present (names; empty on a
+            CPU-only host).
+
+    Returns:
+        A ``Choice`` of ``True`` (with accelerators) or ``False``, or ``None``
+        for a recipe without colour distortion (nothing to move).
+    """
+    color = preprocessing.AUGMENTATIONS[augment].color
+    if color is None:
+        return None
+    if accelerators:
+        return Choice(
+            True,
+            f"{len(accelerators)} GPU/TPU device(s): the {color!r} colour distortion runs as "
+            "batch ops in the model's step there, not on the host's CPU, where it costs about "
+            "as much as decoding the JPEG",
+            "--set color_in_model=false",
+        )
+    return Choice(
+        False,
+        f"no GPU or TPU: the {color!r} colour distortion stays in the input pipeline, where "
+        "it costs the CPU less than as batch ops in the model's step",
+        "--set color_in_model=true",
     )
 
 

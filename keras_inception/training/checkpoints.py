@@ -242,14 +242,18 @@ class CheckpointCallback(keras.callbacks.Callback):
         monitor: a log key; when given, the model is saved only when the
             value exceeds the best so far. Default None: every epoch.
         best: the best value of earlier epochs (a resumed run), default None.
+        saved: the model to save, default None: the model being trained (a
+            run whose step wraps the network, e.g. with the colour
+            distortion, saves the network alone).
     """
 
-    def __init__(self, path, point, monitor=None, best=None):
+    def __init__(self, path, point, monitor=None, best=None, saved=None):
         super().__init__()
         self.path = path
         self.point = point
         self.monitor = monitor
         self.best = best
+        self.saved = saved
 
     def on_epoch_end(self, epoch, logs=None):
         if self.monitor:
@@ -258,7 +262,7 @@ class CheckpointCallback(keras.callbacks.Callback):
                 return
             self.best = float(value)
         faults.point(f"train.before_{self.point}")
-        publish_file(self.path, self.model.save)
+        publish_file(self.path, (self.model if self.saved is None else self.saved).save)
         faults.point(f"train.after_{self.point}")
 
 

@@ -72,6 +72,11 @@ class TrainConfig:
             ``"fast"``, ``"mild"``, ``"light"``, ``"none"``); ``"auto"``
             (default) chooses from the images' size and colour and the
             run's length.
+        color_in_model: apply the training colour distortion in the model's
+            step (``data.ColorDistortion``, batch ops on the device) instead of
+            in the input pipeline on the host's CPU; ``"auto"`` (default) does
+            so when a GPU or TPU is present and the ``augment`` recipe has
+            colour. The saved models never hold the layer.
         central_fraction: central crop of the evaluation images; ``"auto"``
             (default) chooses from the images' size (0.875 for images at least
             the input size, else 1.0). The run's ``config.json`` records the
@@ -146,6 +151,7 @@ class TrainConfig:
     steps_per_epoch: int = None
     validation_split: float = "auto"
     augment: str = "auto"
+    color_in_model: bool = "auto"
     central_fraction: float = "auto"
     seed: int = 1337
     optimizer: str = "rmsprop"
@@ -225,6 +231,7 @@ class TrainConfig:
         }
         if split == "train":
             derived["augment"] = value("augment")
+            derived["color_in_model"] = bool(value("color_in_model"))
         else:
             derived["central_fraction"] = value("central_fraction")
         derived.update(fields)

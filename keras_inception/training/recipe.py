@@ -220,6 +220,41 @@ def _all_layers(model):
             yield from _all_layers(layer)
 
 
+def with_color_distortion(model, mode, *, scale=True, seed=None):
+    """``model`` behind the training colour distortion: what trains with ``color_in_model``.
+
+    The input pipeline left the distortion out (``DataConfig.color_in_model``);
+    a ``data.ColorDistortion`` layer in front of the network applies it to each
+    batch in the compiled step, on the device, in training only. The outputs
+    keep the network's names, so losses and metrics are the same; the
+    checkpoints save the network itself.
+
+    Args:
+        model: the network to train.
+        mode: the distortion, ``"full"`` or ``"fast"`` (``DatasetInfo.color_in_model``).
+        scale: the pipeline gives [-1, 1] pixels (default ``True``), else 0-255
+            (a network with its own ``preprocessing`` layer).
+        seed: seed of the distortion, default ``None`` (random).
+
+    Returns:
+        A Functional ``keras.Model`` named ``<model name>_train``.
+    """
+    from keras_inception import data
+
+    inputs = keras.Input(model.input_shape[1:], name="image")
+    distorted = data.ColorDistortion(
+        mode,
+        value_range=(-1.0, 1.0) if scale else (0.0, 255.0),
+        seed=seed,
+        name="color_distortion",
+    )(inputs)
+    outputs = model(distorted)
+    if not isinstance(outputs, dict):
+        # The main head keeps its name: losses and metrics are keyed by it.
+        outputs = keras.layers.Identity(name=MAIN_OUTPUT, dtype=outputs.dtype)(outputs)
+    return keras.Model(inputs, outputs, name=f"{model.name}_train")
+
+
 def build_model(config, num_classes):
     """The network to train: the registry builder, or a fine-tuning model.
 

@@ -195,6 +195,8 @@ class _Run:
             )
         }
         self.datasets = datasets
+        self.color_in_model = None
+        self.network = None
         # Settings chosen for the user ("auto"): {name: data_auto.Choice}.
         self.choices = dict(choices)
         self.profile = None
@@ -214,6 +216,16 @@ class _Run:
         with self.strategy.scope():
             model, backbone = recipe.build_model(self.config, num_classes)
             recipe.apply_weight_decay(model, self.config.weight_decay)
+            # What the checkpoints save; ``model`` is what trains, the network
+            # behind the colour distortion when it runs in the step.
+            self.network = model
+            if self.color_in_model:
+                model = recipe.with_color_distortion(
+                    model,
+                    self.color_in_model,
+                    scale=not self.config.include_preprocessing,
+                    seed=self.config.seed,
+                )
         names = recipe.output_names(model)
         train_ds = _with_targets(train_ds, names, num_classes).repeat()
         val_ds = _with_targets(val_ds, names, num_classes)
@@ -257,7 +269,7 @@ class _Run:
         metrics = self._evaluate(model, val_ds, num_classes)
         faults.point("train.evaluated")
         return self._finish(
-            model,
+            self.network,
             metrics,
             class_names,
             counts,
@@ -348,6 +360,9 @@ class _Run:
                     f"Received: steps_per_epoch={config.steps_per_epoch!r}"
                 )
             counts = {"train": steps * config.batch_size, "validation": None, "steps": steps}
+            if config.color_in_model == config_lib.AUTO:
+                # The caller's datasets carry their own augmentation.
+                self.config = config = config.replace(color_in_model=False)
             if config.central_fraction in (None, config_lib.AUTO):
                 self.choices["central_fraction"] = data_auto.Choice(
                     _SLIM_EVAL_CROP,
@@ -369,6 +384,8 @@ class _Run:
             config.data_config("validation", class_names=train_info.class_names, **common)
         )
         self.skipped = {"count": train_info.num_skipped, "log": train_info.skipped_log}
+        # The colour distortion the pipeline left to the model's step, or None.
+        self.color_in_model = train_info.color_in_model
         counts = {
             "train": train_info.num_examples,
             "validation": val_info.num_examples,
@@ -441,6 +458,15 @@ class _Run:
             self.choices.update({name: chosen[name] for name in wanted if name in chosen})
             if "validation_split" in wanted and "validation_split" not in chosen:
                 self.config = self.config.replace(validation_split=None)
+        if self.config.color_in_model == config_lib.AUTO:
+            augment = self.choices.get("augment")
+            color = data_auto.choose_color_in_model(
+                augment.value if augment else self.config.augment, _accelerators()
+            )
+            if color is None:
+                self.config = self.config.replace(color_in_model=False)
+            else:
+                self.choices["color_in_model"] = color
         self._record_choices()
 
     def _record_choices(self):
@@ -478,8 +504,11 @@ class _Run:
                 "best_keras",
                 monitor=recipe.metric_key(model, "accuracy", True),
                 best=first_epoch_best,
+                saved=self.network,
             ),
-            checkpoints.CheckpointCallback(self.paths["last.keras"], "last_keras"),
+            checkpoints.CheckpointCallback(
+                self.paths["last.keras"], "last_keras", saved=self.network
+            ),
             keras.callbacks.TensorBoard(self.paths["tensorboard"], write_graph=False),
             checkpoints.HistoryCallback(self.paths["history.csv"]),
         ]
@@ -737,6 +766,13 @@ class _ThroughputMeter(keras.callbacks.Callback):
         timed = self.epochs[1:] or self.epochs
         seconds = sum(t for _, t in timed)
         return round(sum(s for s, _ in timed) * self.batch_size / seconds, 2) if seconds else None
+
+
+def _accelerators():
+    """The GPU and TPU devices TensorFlow sees (names)."""
+    return [
+        device.name for kind in ("GPU", "TPU") for device in tf.config.list_logical_devices(kind)
+    ]
 
 
 def _with_targets(dataset, names, num_classes):
