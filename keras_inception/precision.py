@@ -99,23 +99,28 @@ def with_policy(model, policy):
     """A copy of a Functional ``model`` that computes under the dtype ``policy``.
 
     A ``.keras`` file records each layer's dtype policy, so loading it under a
-    mixed global policy still computes in float32. This rebuilds the graph with
-    ``policy`` in every layer but the dense heads and output activations, and
-    copies the weights (variables stay float32 under a mixed policy).
+    mixed global policy still computes in float32, and one trained under a mixed
+    policy (``precision="auto"`` on a host with AMX) still computes in bfloat16.
+    This rebuilds the graph with ``policy`` in every layer (for a mixed policy,
+    all but the dense heads and output activations) and copies the weights
+    (variables stay float32 under a mixed policy).
 
     Args:
         model: a Functional ``keras.Model`` (nested Functional models included).
         policy: a name of ``PRECISIONS``.
 
     Returns:
-        ``model`` itself for ``"float32"``, else the copy.
+        ``model`` itself for ``"float32"`` when all its layers compute in
+        float32 already, else the copy.
     """
     import keras
 
-    if policy == "float32":
-        return model
     if policy not in PRECISIONS:
         raise ValueError(f"`policy` must be one of {PRECISIONS}. Received: policy={policy!r}")
+    if policy == "float32" and all(
+        layer.dtype_policy.name == "float32" for layer in _all_layers(model)
+    ):
+        return model
     config = model.get_config()
     _set_policy(config, policy)
     copy = model.__class__.from_config(config)
@@ -123,10 +128,22 @@ def with_policy(model, policy):
     return copy if isinstance(copy, keras.Model) else model
 
 
+def _all_layers(model):
+    """The layers of ``model`` and of the models nested in it."""
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+        else:
+            yield layer
+
+
 def _set_policy(config, policy):
+    kept = ("InputLayer",) if policy == "float32" else _FLOAT32_CLASSES + ("InputLayer",)
     for layer in config.get("layers", ()):
         inner = layer.get("config", {})
         if "layers" in inner:
             _set_policy(inner, policy)
-        elif layer.get("class_name") not in _FLOAT32_CLASSES + ("InputLayer",):
+        elif layer.get("class_name") not in kept:
             inner["dtype"] = policy

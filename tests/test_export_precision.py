@@ -225,3 +225,23 @@ def test_too_few_decided_images_is_reported_not_passed_or_failed():
     assert numbers["enforced"] and not numbers["passed"]
     with pytest.raises(ValueError, match="Received: metric='top5'"):
         parity.compare(expected, expected, "top5", 0.5)
+
+
+def test_a_model_trained_in_mixed_bfloat16_exports_in_float32(tmp_path):
+    """What `keras-inception train` saves on a host with AMX (precision auto: mixed bfloat16)."""
+    from keras_inception import precision
+
+    trained = with_moving_statistics(
+        precision.with_policy(support.tiny_model(classes=10, aux_logits=True), "mixed_bfloat16")
+    )
+    trained.save(tmp_path / "bf16.keras")
+    model, _, _ = export.load_source(str(tmp_path / "bf16.keras"))
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    # The main head's graph alone, folded for serving.
+    assert "aux" not in {layer.name for layer in model.layers}
+    assert count(export.serving_copy(model), keras.layers.BatchNormalization) == 0
+    version = export.export_saved_model(str(tmp_path / "bf16.keras"), base_dir=tmp_path)
+    check = json.loads(open(os.path.join(version, export.META_FILE)).read())["parity"]
+    assert check["enforced"] and check["passed"] and check["max_rel_diff"] <= 1e-4
+    report = export.export_tflite(str(tmp_path / "bf16.keras"), tmp_path / "m.tflite")
+    assert report["parity"]["passed"] and report["parity"]["max_abs_diff"] <= 1e-4

@@ -35,7 +35,8 @@ def load_source(source):
             as ``"inception_v3"``, built with ``weights="imagenet"``.
 
     Returns:
-        ``(model, class_names, meta)``: ``model`` is a ``keras.Model`` with one
+        ``(model, class_names, meta)``: ``model`` is a float32 ``keras.Model``
+        (a model saved under a mixed policy is rebuilt in float32) with one
         ``[batch, classes]`` output (the ``"predictions"`` output of a model
         with auxiliary heads) and a static ``(height, width, 3)`` input;
         ``class_names`` is a list of strings or ``None``; ``meta`` is a dict
@@ -49,6 +50,8 @@ def load_source(source):
     Raises:
         ValueError: the source is none of the above, or is not a classifier.
     """
+    from keras_inception import precision
+
     config = {}
     class_names = None
     if isinstance(source, keras.Model):
@@ -56,7 +59,9 @@ def load_source(source):
     else:
         description = os.fspath(source)
         model, config, class_names = _load_path_or_name(description)
-    return _as_classifier(model, class_names, config, description)
+    # A model trained under a mixed policy computes in float32 here: exports
+    # are float32 artifacts unless asked otherwise, and checked against float32.
+    return _as_classifier(precision.with_policy(model, "float32"), class_names, config, description)
 
 
 def _load_path_or_name(source):
@@ -131,7 +136,11 @@ def _as_classifier(model, class_names, config, description):
         )
     height, width = _image_size(model, config, description)
     input_shape = (height, width, model.input_shape[-1])
-    if isinstance(model.output, dict) or tuple(model.input_shape[1:]) != input_shape:
+    if tuple(model.input_shape[1:]) == input_shape and isinstance(model.output, dict):
+        # The main head's own graph, without the auxiliary branch: the layers
+        # stay in one graph, where batch norm can be folded for serving.
+        classifier = keras.Model(model.input, model.output["predictions"], name=model.name)
+    elif isinstance(model.output, dict) or tuple(model.input_shape[1:]) != input_shape:
         image = keras.Input(shape=input_shape, name="image")
         outputs = model(image)
         if isinstance(outputs, dict):
