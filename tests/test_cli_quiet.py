@@ -95,3 +95,32 @@ def test_an_error_after_tensorflow_started_is_one_line(tmp_path):
     assert result.stderr.startswith("keras-inception models: error: Unknown model.")
     assert result.stderr.count("\n") == 1
     assert not TF_LOG_LINE.search(result.stderr)
+
+
+def test_a_training_run_with_its_exports_shows_only_its_progress_and_summary(tmp_path):
+    # The run imports TensorBoard and converts to TFLite: both once let absl
+    # warnings through, after the levels set at start had been reset.
+    result = cli(
+        "train",
+        "--preset",
+        "smoke",
+        "--set",
+        "model=inception_v1",
+        "--set",
+        "image_size=32",
+        "--set",
+        "steps_per_epoch=1",
+        "--set",
+        "export=true",
+        "--set",
+        "verbose=0",
+        "--run-dir",
+        str(tmp_path / "run"),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr == ""
+    assert "validation top-1:" in result.stdout
+    exports = tmp_path / "saved_models"
+    assert (exports / "inception_v1_digits" / "1" / "saved_model.pb").exists()
+    assert (exports / "inception_v1_digits.tflite").exists()

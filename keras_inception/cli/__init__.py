@@ -86,7 +86,9 @@ def quiet_tensorflow():
     file descriptor 2. That descriptor is pointed at ``os.devnull`` and, when
     ``sys.stderr`` writes to it, ``sys.stderr`` is rebound to a duplicate of
     the original, so this command's errors, warnings and tracebacks are
-    still shown. The ``tensorflow`` and ``absl`` Python loggers are raised to
+    still shown. The ``tensorflow`` and ``absl`` Python loggers drop records
+    below ERROR (a filter, which TensorBoard's or absl's own resetting of the
+    levels does not undo) and are raised to
     ERROR, and the Python warnings TensorFlow and LiteRT issue from their own
     modules (deprecation notices, the converter's remarks) are ignored.
     Everything is restored on exit.
@@ -94,8 +96,13 @@ def quiet_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # also for child processes
     loggers = {name: logging.getLogger(name) for name in ("tensorflow", "absl")}
     levels = {name: logger.level for name, logger in loggers.items()}
+
+    def errors_only(record):
+        return record.levelno >= logging.ERROR
+
     for logger in loggers.values():
         logger.setLevel(logging.ERROR)
+        logger.addFilter(errors_only)
     caught = warnings.catch_warnings()
     caught.__enter__()
     warnings.filterwarnings("ignore", module=r"(tensorflow|ai_edge_litert)(\.|$)")
@@ -127,6 +134,7 @@ def quiet_tensorflow():
         os.dup2(original, 2)
         os.close(original)
         for name, logger in loggers.items():
+            logger.removeFilter(errors_only)
             logger.setLevel(levels[name])
         caught.__exit__(None, None, None)
 
