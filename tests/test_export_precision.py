@@ -245,3 +245,18 @@ def test_a_model_trained_in_mixed_bfloat16_exports_in_float32(tmp_path):
     assert check["enforced"] and check["passed"] and check["max_rel_diff"] <= 1e-4
     report = export.export_tflite(str(tmp_path / "bf16.keras"), tmp_path / "m.tflite")
     assert report["parity"]["passed"] and report["parity"]["max_abs_diff"] <= 1e-4
+
+
+def test_a_short_image_source_still_leaves_held_out_images():
+    meta = {"image_size": [8, 8], "input_range": [-1.0, 1.0]}
+    batches = [np.full((10, 8, 8, 3), i, np.float32) for i in range(3)]
+    first, second = parity.image_sets(batches, meta, 200, 100)
+    assert len(first) == len(second) == 15
+    # Consecutive: the held-out images are those after the calibration ones.
+    assert first[-1, 0, 0, 0] == 1.0 and second[0, 0, 0, 0] == 1.0 and second[-1, 0, 0, 0] == 2.0
+    first, second = parity.image_sets(batches, meta, 20, 5)
+    assert len(first) == 20 and len(second) == 5
+    first, second = parity.image_sets(batches, meta, 0, 100)
+    assert len(first) == 0 and len(second) == 30
+    with pytest.raises(ValueError, match="Received: num=-1"):
+        parity.image_sets(batches, meta, 0, -1, names=("first", "num"))

@@ -63,9 +63,11 @@ def image_sets(source, meta, first, second, *, names=("first", "second")):
         names: the argument names of ``first`` and ``second``, for errors.
 
     Returns:
-        ``(first images, second images)`` as float32 arrays (the second may
-        hold fewer when the source runs out), or ``(None, None)`` without a
-        source.
+        ``(first images, second images)`` as float32 arrays, or ``(None,
+        None)`` without a source. A source with fewer than ``first + second``
+        images is split so that the second set (the held-out parity images)
+        gets at least half of them, up to ``second``: a small validation split
+        still checks the conversion on real images rather than on none.
 
     Raises:
         ValueError: a count is not a non-negative integer, or the source holds
@@ -97,7 +99,9 @@ def image_sets(source, meta, first, second, *, names=("first", "second")):
     if not images:
         raise ValueError(f"The image source holds no images. Received: {source!r}")
     images = np.stack(images[:wanted])
-    return images[:first], images[first:]
+    held_out = min(second, max(len(images) - first, len(images) // 2))
+    split = len(images) - held_out
+    return images[:split], images[split:]
 
 
 def synthetic_images(image_shape, input_range):
