@@ -5,20 +5,7 @@ library: ``keras_inception.benchmark_model`` reports what it measured, and
 ``bench_inference.py`` sets those figures against the peak computed here.
 """
 
-import contextlib
-import os
-
-
-def read_cpuinfo(path="/proc/cpuinfo"):
-    """The first processor's fields of ``/proc/cpuinfo`` (empty where there is none)."""
-    fields = {}
-    with contextlib.suppress(OSError), open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if not line.strip():
-                break
-            key, _, value = line.partition(":")
-            fields[key.strip()] = value.strip()
-    return fields
+from keras_inception import hostinfo
 
 
 def cpu_peak(*, cpuinfo=None, cores=None, ghz=None, fma_units=None, simd_lanes=None):
@@ -35,7 +22,7 @@ def cpu_peak(*, cpuinfo=None, cores=None, ghz=None, fma_units=None, simd_lanes=N
 
     Args:
         cpuinfo: the ``/proc/cpuinfo`` fields of one processor, default None
-            (``read_cpuinfo()``).
+            (``hostinfo.read_cpuinfo()``).
         cores: cores, default None (those this process may run on).
         ghz: clock in GHz, default None (the ``cpu MHz`` field).
         fma_units: full-width FMA units per core, default None (assumed as above).
@@ -45,11 +32,11 @@ def cpu_peak(*, cpuinfo=None, cores=None, ghz=None, fma_units=None, simd_lanes=N
         A dict with the CPU's name, the figures used, which of them were
         assumed, and ``peak_gmacs_float32`` / ``peak_gmacs_bfloat16``.
     """
-    info = read_cpuinfo() if cpuinfo is None else cpuinfo
+    info = hostinfo.read_cpuinfo() if cpuinfo is None else cpuinfo
     flags = set(info.get("flags", "").split())
     assumed = []
     if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        cores = hostinfo.cores()
     if ghz is None:
         ghz = float(info.get("cpu MHz", 0.0)) / 1000.0
         assumed.append(f"clock {ghz:.3f} GHz as /proc/cpuinfo reports it, no turbo")

@@ -25,6 +25,21 @@ FEATURES = (
 PACKAGES = ("tensorflow", "keras", "numpy", "ai-edge-litert", "keras_inception")
 
 
+def read_cpuinfo(cpuinfo="/proc/cpuinfo"):
+    """The first processor's fields of ``cpuinfo`` as a dict (empty where there is none)."""
+    fields = {}
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.strip():
+                    break
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
+        pass
+    return fields
+
+
 def cpu(cpuinfo="/proc/cpuinfo"):
     """``(model name, set of flags)`` of this machine's CPU (no flags where ``cpuinfo`` is missing).
 
@@ -32,20 +47,9 @@ def cpu(cpuinfo="/proc/cpuinfo"):
         cpuinfo: the file to read, default ``"/proc/cpuinfo"`` (x86 ``flags``
             and Arm ``Features`` lines are both understood).
     """
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "model name":
-                    name = value.strip()
-                elif key in ("flags", "Features"):
-                    flags = set(value.split())
-                    break
-    except OSError:
-        pass
-    return name, flags
+    fields = read_cpuinfo(cpuinfo)
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    return name, set((fields.get("flags") or fields.get("Features") or "").split())
 
 
 def cpu_flags(cpuinfo="/proc/cpuinfo"):

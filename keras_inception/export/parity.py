@@ -110,6 +110,47 @@ def synthetic_images(image_shape, input_range):
     return rng.uniform(*input_range, (NUM_SYNTHETIC_IMAGES, *image_shape)).astype(np.float32)
 
 
+def check(
+    model,
+    converted_outputs,
+    metric,
+    bound,
+    images=None,
+    *,
+    output_kind="logits",
+    input_range=SCALED_RANGE,
+):
+    """``compare`` of a converted model's outputs with the Keras model's on the same images.
+
+    Args:
+        model: the float32 Keras model.
+        converted_outputs: function of float32 model inputs ``[n, H, W, 3]``
+            returning the converted model's outputs ``[n, classes]``.
+        metric: the bound's metric (``METRICS``).
+        bound: the bound.
+        images: held-out float32 model inputs; default ``None``: seeded random
+            images (``synthetic_images``), on which a decision bound is
+            reported but not enforced.
+        output_kind: ``"logits"`` (default) or ``"probabilities"``.
+        input_range: the model's input range, for the synthetic images,
+            default ``(-1, 1)``.
+
+    Returns:
+        The dict of ``compare``.
+    """
+    real = images is not None and len(images) > 0
+    if not real:
+        images = synthetic_images(model.input_shape[1:], input_range)
+    return compare(
+        keras_outputs(model, images),
+        converted_outputs(images),
+        metric,
+        bound,
+        output_kind=output_kind,
+        real=real,
+    )
+
+
 def compare(expected, got, metric, bound, *, output_kind="logits", real=True):
     """The parity figures of ``got`` against ``expected`` and the verdict of one bound.
 

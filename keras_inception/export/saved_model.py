@@ -18,8 +18,8 @@ with three signatures:
 - ``serving_pixels_uint8``: the same with uint8 pixels (a cast, then as above).
 
 The served graph is ``export.serving_copy(model, precision)``: batch norm
-folded into the convolutions (one oneDNN primitive per conv + bias + ReLU
-instead of a conv and four elementwise ops), computed in float32 or, with
+folded into the convolutions (no batch norm ops left to run after each
+conv at serving time; ``keras_inception.inference``), computed in float32 or, with
 ``precision="bfloat16"``, in bfloat16 for CPUs with bfloat16 matrix units;
 inputs, outputs and signatures are the same in both. It is compared with the
 float32 Keras model before anything is written (``parity_check``).
@@ -390,17 +390,15 @@ def parity_check(model, served, precision, images=None, meta=None):
         The dict of ``parity.compare``.
     """
     meta = meta or {"output": "logits", "input_range": SCALED_RANGE}
-    real = images is not None and len(images) > 0
-    if not real:
-        images = parity_lib.synthetic_images(model.input_shape[1:], meta["input_range"])
     metric, bound = PARITY_BOUNDS[precision]
-    return parity_lib.compare(
-        parity_lib.keras_outputs(model, images),
-        parity_lib.keras_outputs(served, images),
+    return parity_lib.check(
+        model,
+        lambda inputs: parity_lib.keras_outputs(served, inputs),
         metric,
         bound,
+        images,
         output_kind=meta["output"],
-        real=real,
+        input_range=meta["input_range"],
     )
 
 

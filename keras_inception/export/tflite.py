@@ -254,13 +254,16 @@ def parity_check(
     Returns:
         The dict of ``parity.compare``.
     """
-    real = images is not None and len(images) > 0
-    if not real:
-        images = parity_lib.synthetic_images(model.input_shape[1:], input_range)
-    expected = parity_lib.keras_outputs(model, images)
-    got = np.concatenate([classifier(images[i : i + 1]) for i in range(len(images))])
     metric, bound = PARITY_BOUNDS[mode]
-    return parity_lib.compare(expected, got, metric, bound, output_kind=output_kind, real=real)
+    return parity_lib.check(
+        model,
+        lambda inputs: np.concatenate([classifier(inputs[i : i + 1]) for i in range(len(inputs))]),
+        metric,
+        bound,
+        images,
+        output_kind=output_kind,
+        input_range=input_range,
+    )
 
 
 def _convert(model, mode, calibration, io_type, float_ops):
@@ -279,20 +282,24 @@ def _convert(model, mode, calibration, io_type, float_ops):
         converter.target_spec.supported_types = [tf.float16]
     if mode == "int8":
         converter.representative_dataset = lambda: ([image[None]] for image in calibration)
-    if mode != "int8" or not float_ops:
-        if mode == "int8":
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = tf.as_dtype(io_type)
-            converter.inference_output_type = tf.as_dtype(io_type)
-        return _run_converter(converter.convert, model.name)
+        if float_ops:
+            return _convert_selectively(converter, calibration, io_type, float_ops, model.name)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.as_dtype(io_type)
+        converter.inference_output_type = tf.as_dtype(io_type)
+    return _run_converter(converter.convert, model.name)
+
+
+def _convert_selectively(converter, calibration, io_type, float_ops, model_name):
+    """Full integer quantization with ``float_ops`` left in float32."""
     # Selective quantization, TensorFlow's documented use of its quantization
-    # debugger: FLOAT_OPS stay float32 between a dequantize and a quantize.
+    # debugger: the ops stay float32 between a dequantize and a quantize.
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter,
         debug_dataset=lambda: ([image[None]] for image in calibration[:1]),
         debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops)),
     )
-    content = _run_converter(debugger.get_nondebug_quantized_model, model.name)
+    content = _run_converter(debugger.get_nondebug_quantized_model, model_name)
     # The debugger leaves float32 input and output around the integer graph;
     # the converter's own step for ``inference_input_type`` makes them integer.
     # It has no public name, so TensorFlow's module path is used directly.
